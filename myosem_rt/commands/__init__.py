@@ -1,0 +1,1 @@
+"""Subcommands of the ``myosem`` CLI (see :mod:`myosem_rt.cli`)."""

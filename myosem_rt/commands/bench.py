@@ -1,0 +1,25 @@
+"""``myosem bench NAME``: benchmarks that print measured figures (median, p99, ratios) — never timed tests."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+HELP = "run a benchmark and print its figures (see README 'Measured figures')"
+
+#: benchmark name -> "module:function"; each function takes (args, config) and returns an exit code.
+BENCHMARKS: dict[str, str] = {
+    "replay": "devices.bench:bench_replay",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
+    p.add_argument("--data", metavar="PATH", help="recording(s) to use, where the benchmark needs one")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+
+
+def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    module_name, func = BENCHMARKS[args.name].split(":")
+    return int(getattr(importlib.import_module(module_name), func)(args, config) or 0)
