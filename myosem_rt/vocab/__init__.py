@@ -1,20 +1,20 @@
 """Class descriptions as data: the action catalogue and the per-dataset vocabularies (runtime, no torch).
 
-Why data, not code: the text views of a class (T0 label, T1 process, T2 canonical, T3 paraphrases) are what the
-text encoder is trained on and what the runtime ranks against, so they must be reviewable and editable
+Why data, not code: the text views of a class (T0 label, T1 process, T2 canonical, T3 paraphrases) are what
+the text encoder is trained on and what the runtime ranks against, so they must be reviewable and editable
 without touching Python, and the same meaning must never be written twice.
 
 Layout (all in this package directory):
 
-- ``actions.yaml`` — the catalogue of meanings: each shared action id (``hand_close``) with its ``t1``, ``t2``
-  and ``t3`` (>= 3 everyday paraphrases).
-- ``<name>.yaml`` — one vocabulary per dataset: ``name``, ``dataset``, optional ``aliases`` (other spellings of
-  the dataset name, for :func:`vocabulary_for_dataset`) and ``classes``, a mapping ``class id -> {action,
-  label[, t3]}`` where ``label`` is the T0 as the dataset names it and the optional ``t3`` adds dataset-specific
-  paraphrases after the action's own. A vocabulary file may name another catalogue with ``actions_file``
-  (relative to itself); the packaged ``actions.yaml`` is the default.
+- ``actions.yaml`` — the catalogue of meanings: each shared action id (``hand_close``) with its ``t1``,
+  ``t2`` and ``t3`` (>= 3 everyday paraphrases).
+- ``<name>.yaml`` — one vocabulary per dataset: ``name``, ``dataset``, optional ``aliases`` (other
+  spellings of the dataset name, for :func:`vocabulary_for_dataset`) and ``classes``, a mapping ``class id
+  -> {action, label[, t3]}`` where ``label`` is the T0 as the dataset names it and the optional ``t3`` adds
+  dataset-specific paraphrases after the action's own. A vocabulary file may name another catalogue with
+  ``actions_file`` (relative to itself); the packaged ``actions.yaml`` is the default.
 
-Every schema violation raises :class:`~myosem_rt.errors.ConfigError` with one line naming the file and problem.
+Every schema violation raises :class:`~myosem_rt.errors.ConfigError`: one line naming the file and problem.
 """
 
 from __future__ import annotations
@@ -113,16 +113,12 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -267,13 +263,15 @@ def _norm(name: str) -> str:
 
 
 def vocabulary_for_dataset(dataset: str) -> Vocabulary:
-    """The packaged vocabulary whose ``dataset`` or ``aliases`` match (case, spaces and punctuation ignored)."""
+    """The packaged vocabulary whose name, ``dataset`` or ``aliases`` match (case/punctuation ignored)."""
     wanted = _norm(dataset)
     for name in list_vocabularies():
         vocab = load_vocabulary(name)
         if wanted in {_norm(n) for n in (vocab.name, vocab.dataset, *vocab.aliases)}:
             return vocab
-    raise ConfigError(f"dataset '{dataset}': no vocabulary describes it (known: {', '.join(list_vocabularies())})")
+    raise ConfigError(
+        f"dataset '{dataset}': no vocabulary describes it (known: {', '.join(list_vocabularies())})"
+    )
 
 
 __all__ = [
