@@ -32,6 +32,11 @@ extras="$want"
 if [ "$have_hash" = "$hash" ] && [ -n "$have_extras" ]; then extras="$have_extras,$want"; fi
 extras="$(echo "$extras" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
 echo "myosem: installing myosem-rt[$extras] into $venv (first run only; torch comes as a local CPU wheel)" >&2
-"$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-"$venv/bin/python" -m pip install --quiet -e "$root[$extras]" >&2
+log="$venv/install.log"
+if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install -e "$root[$extras]"; } \
+    >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  echo "myosem: error: installing into $venv failed (full log: $log)" >&2
+  exit 2
+fi
 echo "$hash $extras" > "$stamp"

@@ -37,3 +37,16 @@ def data_dir() -> Path:
 def threedc_file(data_dir: Path) -> Path:
     """A small 3DC recording (S1: 420 903 samples x 10 ch @ 1 kHz)."""
     return data_dir / "3dc" / "S1_E1_A1.mat"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``myosem_rt.cli.main`` points logging at the sys.stderr of the moment (pytest's capture of one test);
+    put the root logger back afterwards so later tests do not log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -56,7 +56,7 @@ def find_recordings(root: str | Path) -> list[Path]:
     if root.is_file():
         return [root]
     if not root.exists():
-        raise RecordingError(root, "no such file or folder")
+        raise RecordingError(root, "file not found")
     files = sorted(p for p in root.rglob("*.mat") if p.is_file())
     if not files:
         raise RecordingError(root, "no .mat recordings in this folder")
@@ -187,7 +187,9 @@ def _labels_json(folder: Path) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
         classes = {int(k): str(v) for k, v in data["classes"].items()}
     except FileNotFoundError:
-        raise RecordingError(file, "labels.json not found beside the recording (it names the classes)") from None
+        raise RecordingError(
+            file, "labels.json not found beside the recording (it names the classes)"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RecordingError(file, f"unreadable labels.json ({type(exc).__name__}: {exc})") from None
     return {**data, "classes": classes}
@@ -241,7 +243,9 @@ def _ninapro_labels(path: Path, fields: dict[str, Any], n: int, db: str, exercis
             codes = set(np.unique(moving).tolist())
             if not codes <= set(ninapro.E3_CODES):
                 bad = sorted(codes - set(ninapro.E3_CODES))
-                raise RecordingError(path, f"exercise-3 'stimulus' has values {bad} outside the NinaPro coding")
+                raise RecordingError(
+                    path, f"exercise-3 'stimulus' has values {bad} outside the NinaPro coding"
+                )
             lut = np.zeros(max(ninapro.E3_CODES) + 1, dtype=np.int64)
             for code, gid in ninapro.E3_CODES.items():
                 lut[code] = gid
@@ -258,10 +262,14 @@ def _ninapro_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int
     db = layout.upper()
     pattern = ninapro.DB1_NAME if db == "DB1" else ninapro.DB23_NAME
     match = pattern.match(path.name)
-    exercise = int(_scalar(fields, "exercise")) if "exercise" in fields else int(match["exercise"]) if match else 1
+    exercise = (
+        int(_scalar(fields, "exercise")) if "exercise" in fields else int(match["exercise"]) if match else 1
+    )
     if exercise not in (1, 2, 3):
         raise RecordingError(path, f"NinaPro exercise must be 1, 2 or 3, got {exercise}")
-    subject = int(_scalar(fields, "subject")) if "subject" in fields else int(match["subject"]) if match else 0
+    subject = (
+        int(_scalar(fields, "subject")) if "subject" in fields else int(match["subject"]) if match else 0
+    )
     facts = ninapro.DB_FACTS[db]
     if emg.shape[1] not in facts["channels"]:
         log.warning("%s: %d EMG channels; %s documents %s", path, emg.shape[1], db, facts["channels"])
