@@ -34,9 +34,16 @@ def _read_yaml(path: Path) -> Config:
     return data
 
 
+#: Sections whose keys are names rather than settings: a user file may add new ones.
+OPEN_SECTIONS = {"datasets."}
+
+
 def _overlay(base: Config, user: Config, source: Path, prefix: str = "") -> None:
     for key, value in user.items():
         dotted = f"{prefix}{key}"
+        if key not in base and prefix in OPEN_SECTIONS:
+            base[key] = value
+            continue
         if key not in base:
             raise ConfigError(f"{source}: unknown config key '{dotted}'")
         if isinstance(base[key], dict):
