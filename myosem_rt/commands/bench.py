@@ -11,6 +11,7 @@ HELP = "run a benchmark and print its figures (see README 'Measured figures')"
 #: benchmark name -> "module:function"; each function takes (args, config) and returns an exit code.
 BENCHMARKS: dict[str, str] = {
     "replay": "devices.bench:bench_replay",
+    "windows": "myosem_rt.windowing:bench_windows",
     "stream": "myosem_rt.stream.bench:bench_stream",
 }
 

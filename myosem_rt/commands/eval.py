@@ -1,0 +1,175 @@
+"""``myosem eval --model DIR --data PATH [--protocol P]``: retrieval figures of an exported model (no torch).
+
+The data are windowed with the *model's* window / hop / patch and filters (from its directory), so the
+figures describe the windows the model was trained for. Without ``--protocol`` every window of the given
+files is tested; with one, the protocol's test split (:mod:`myosem_rt.protocols`) of the recordings under
+``--data``. Printed: R@1/3/5 and MRR for EMG -> text (± bootstrap std) and text -> EMG (± standard error
+over episodes), with chance levels; ``--json`` writes the same figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HELP = "evaluate an exported model: EMG->text and text->EMG retrieval (R@K, MRR) on recordings"
+
+log = logging.getLogger(__name__)
+
+#: Windows encoded per call of the model.
+ENCODE_BATCH = 2048
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="exported model directory")
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="recording file or folder (with --protocol: the folder holding 3dc/, myodisco/ ...)")
+    p.add_argument("--protocol", metavar="NAME", help="test on this protocol's test split (e.g. 3dc-rand)")
+    p.add_argument("--subjects", type=int, nargs="+", metavar="N", help="protocol: only these subjects")
+    p.add_argument("--max-files", type=int, metavar="N", help="protocol: at most N test files")
+    p.add_argument("--max-windows-per-file", type=int, metavar="N",
+                   help="class-stratified random subset of N windows per file (default: all)")
+    p.add_argument("--episodes", type=int, default=100, help="text->EMG episodes (default 100)")
+    p.add_argument("--bootstrap", type=int, default=200, help="EMG->text bootstrap resamples (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of subsampling, episodes and bootstrap")
+    p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+
+
+def _load_model(path: str) -> Any:
+    from myosem_rt.model import MyoSemModel
+
+    return MyoSemModel.load(path)
+
+
+def _checked_loader(model: Any, model_dir: str):
+    """load_session, refusing recordings whose channel count or rate differs from the model's."""
+    from myosem_rt.errors import ConfigError
+    from myosem_rt.recordings import load_session
+
+    def load(path: Path):
+        s = load_session(path)
+        if s.n_channels != int(model.n_channels) or s.fs != float(model.fs):
+            raise ConfigError(f"model {model_dir} expects {int(model.n_channels)} ch @ "
+                              f"{float(model.fs):g} Hz but {path} has {s.n_channels} ch @ {s.fs:g} Hz")
+        return s
+
+    return load
+
+
+def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
+    """(N, D) embeddings of every window of ``ws``, encoded in batches."""
+    import numpy as np
+
+    parts = [np.asarray(model.encode(ws.x[i : i + batch], ws.desc[i : i + batch]), dtype=np.float32)
+             for i in range(0, len(ws), batch)]
+    return np.concatenate(parts) if parts else np.empty((0, model.prototypes.shape[1]), np.float32)
+
+
+def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
+             held_out: frozenset[int] = frozenset(), max_windows_per_file: int | None = None,
+             episodes: int = 100, n_resamples: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Window ``files`` as the model was trained, keep ``mask``'s windows, and compute both directions."""
+    import numpy as np
+
+    from myosem_rt.errors import ConfigError
+    from myosem_rt.retrieval import emg_to_text, text_to_emg
+    from myosem_rt.stream.windows import WindowSpec
+    from myosem_rt.windowing import load_windows
+
+    filters = (getattr(model, "manifest", None) or {}).get("filters")
+    if filters is None:
+        log.warning("model %s records no filters; using config 'filters'", model_dir)
+        filters = config["filters"]
+    spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
+    cfg, loader = {**config, "filters": filters}, _checked_loader(model, model_dir)
+    ids = np.asarray(model.class_ids, dtype=np.int64)
+    z_parts, label_parts, dataset = [], [], None
+    for path in files:  # one file at a time: only embeddings are kept, never all windows at once
+        ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
+                          loader=loader)
+        if dataset is not None and ws.dataset != dataset:
+            raise ConfigError(f"{path}: {ws.dataset} recording among {dataset} recordings")
+        dataset = ws.dataset
+        if mask is not None:
+            ws = ws.subset(mask(ws))
+        unknown = sorted(set(np.unique(ws.label).tolist()) - set(ids.tolist()))
+        if unknown:
+            raise ConfigError(f"data classes {unknown} are not in the vocabulary of model {model_dir} "
+                              f"(ids {ids.tolist()})")
+        z_parts.append(encode(model, ws))
+        label_parts.append(ws.label)
+    z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
+    if labels.size == 0:
+        raise ConfigError(f"no test windows in {len(files)} file(s) "
+                          f"(trials shorter than {spec.window} samples?)")
+    protos = np.asarray(model.prototypes, dtype=np.float32)
+    ids_, counts = np.unique(labels, return_counts=True)
+    result: dict[str, Any] = {
+        "dataset": dataset, "n_windows": int(labels.size), "n_files": len(files),
+        "classes": {int(c): int(n) for c, n in zip(ids_, counts, strict=True)},
+        "window": {"window": spec.window, "hop": spec.hop, "patch": spec.patch, "fs": spec.fs},
+        "emg_to_text": emg_to_text(z, labels, protos, ids, n_resamples=n_resamples, seed=seed),
+        "text_to_emg": text_to_emg(z, labels, protos, ids, episodes=episodes, seed=seed),
+    }
+    if held_out:
+        unseen = np.isin(labels, list(held_out))
+        for key, sel in (("held_out", unseen), ("seen", ~unseen)):
+            if sel.any():
+                result[f"emg_to_text_{key}"] = emg_to_text(z[sel], labels[sel], protos, ids,
+                                                           n_resamples=n_resamples, seed=seed)
+    return result
+
+
+def _row(name: str, figures: dict[str, Any], spread: str, keys: Sequence[str]) -> str:
+    cells = [f"{figures[k]:.3f} ± {figures[spread][k]:.3f}" for k in keys]
+    chance = [f"{figures['chance'][k]:.3f}" for k in keys]
+    return (f"{name:<18s}" + "".join(f"{c:>16s}" for c in cells) + "\n"
+            + f"{'  chance':<18s}" + "".join(f"{c:>16s}" for c in chance) + "\n")
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The printed report: one line per direction and its chance level."""
+    keys = [k for k in result["emg_to_text"] if k.startswith("R@")] + ["MRR"]
+    t2e = result["text_to_emg"]
+    lines = (f"{result['dataset']}: {result['n_windows']} test windows from {result['n_files']} file(s), "
+             f"{len(result['classes'])} classes"
+             + (f", protocol {result['protocol']}" if result.get("protocol") else "") + "\n"
+             + f"{'':<18s}" + "".join(f"{k:>16s}" for k in keys) + "\n"
+             + _row("EMG->text (±std)", result["emg_to_text"], "std", keys)
+             + _row("text->EMG (±se)", t2e, "se", keys))
+    for key in ("held_out", "seen"):
+        if f"emg_to_text_{key}" in result:
+            lines += _row(f"EMG->text {key.replace('_', '-')}", result[f"emg_to_text_{key}"], "std", keys)
+    return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "
+                    f"(one window per class)\n")
+
+
+def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from myosem_rt.recordings import find_recordings
+
+    model = _load_model(args.model)
+    mask, held_out = None, frozenset()
+    if args.protocol:
+        from myosem_rt.protocols import split
+
+        options = {k: v for k, v in (("subjects", args.subjects), ("max_files", args.max_files))
+                   if v is not None}
+        sp = split(args.protocol, Path(args.data), **options)
+        files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
+    else:
+        files = find_recordings(args.data)
+    result = evaluate(model, args.model, files, config, mask=mask, held_out=held_out,
+                      max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
+                      n_resamples=args.bootstrap, seed=args.seed)
+    result = {"model": str(args.model), "data": str(args.data), "protocol": args.protocol, **result}
+    sys.stdout.write(format_table(result))
+    if args.json:
+        out = Path(args.json)
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+        log.info("eval: figures written to %s", out)
+    return 0

@@ -1,0 +1,172 @@
+"""Retrieval metrics between EMG embeddings and class prototypes (paper Appendix A), numpy only.
+
+Why here: ``myosem eval`` runs without torch and training reports the same figures, so the metrics exist
+once, in the runtime package (``train/metrics.py`` re-exports them).
+
+Both directions score by cosine similarity (inputs are L2-normalised here, whatever the caller passed):
+
+- **EMG -> text** (:func:`emg_to_text`): every test window ranks all class prototypes; R@K is the share of
+  windows whose true class is among the top K, MRR the mean of 1/rank. Uncertainty: the standard deviation
+  of each figure over bootstrap resamples of the test windows (:func:`bootstrap_std`, fixed seed).
+- **text -> EMG** (:func:`text_to_emg`): in each episode one test window per class is drawn (balanced
+  candidates, :func:`sample_episodes`); the prototype of every class with test windows is a query and ranks
+  the candidates; R@K and MRR are averaged over queries, then over episodes; uncertainty is the standard
+  error over episodes.
+
+**Ties are pessimistic**: an item scoring within ``TIE_TOL`` of the true item ranks *after* it, i.e.
+``rank = 1 + #(strictly better) + #(tied others)``. A collapsed encoder (all scores equal) therefore gets
+the worst rank, not chance, so a degenerate model can never look good.
+
+Chance levels (a uniformly random ranking of ``n`` candidates): R@K = min(K, n) / n, MRR = mean(1/r) over
+r = 1..n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Scores closer than this to the true item's score count as ties (cosines are in [-1, 1]).
+TIE_TOL = 1e-9
+DEFAULT_KS = (1, 3, 5)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings or prototypes contain NaN/inf values")
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def ranks_of_true(scores: np.ndarray, true_col: np.ndarray) -> np.ndarray:
+    """1-based rank of column ``true_col[i]`` in row ``i`` of ``scores`` (descending, pessimistic ties)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    true_col = np.asarray(true_col, dtype=np.int64)
+    rows = np.arange(scores.shape[0])
+    true_score = scores[rows, true_col][:, None]
+    better_or_tied = scores >= true_score - TIE_TOL
+    return better_or_tied.sum(axis=1).astype(np.int64)  # counts the true item itself: 1 + others
+
+
+def chance(n_candidates: int, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """R@K and MRR of a uniformly random ranking of ``n_candidates`` items."""
+    n = int(n_candidates)
+    if n < 1:
+        raise ValueError("chance: need at least one candidate")
+    out = {f"R@{k}": min(k, n) / n for k in ks}
+    out["MRR"] = float(np.mean(1.0 / np.arange(1, n + 1)))
+    return out
+
+
+def _per_item(ranks: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per-query hit indicators (R@K) and reciprocal ranks (MRR), whose means are the figures."""
+    out = {f"R@{k}": (ranks <= k).astype(np.float64) for k in ks}
+    out["MRR"] = 1.0 / ranks
+    return out
+
+
+def bootstrap_std(values: Mapping[str, np.ndarray], n_resamples: int = 200,
+                  seed: int = 0) -> dict[str, float]:
+    """Standard deviation of the mean of each per-sample array over bootstrap resamples of the samples.
+
+    All arrays are resampled with the same indices (one resample = one redrawn test set). The seed fixes
+    the result; a constant array (e.g. a perfect ranking) gives exactly 0.
+    """
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    n = {a.shape[0] for a in arrays.values()}
+    if len(n) != 1:
+        raise ValueError(f"bootstrap_std: arrays have different lengths {sorted(n)}")
+    (n,) = n
+    if n == 0 or n_resamples < 2:
+        return {k: float("nan") for k in arrays}
+    rng = np.random.default_rng(seed)
+    stack = np.stack(list(arrays.values()), axis=1)  # (n, M)
+    means = np.empty((n_resamples, stack.shape[1]))
+    for i in range(n_resamples):
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        means[i] = counts @ stack / n
+    return {k: float(s) for k, s in zip(arrays, means.std(axis=0, ddof=1), strict=True)}
+
+
+def _proto_columns(labels: np.ndarray, proto_ids: np.ndarray) -> np.ndarray:
+    ids = np.asarray(proto_ids, dtype=np.int64)
+    if np.unique(ids).size != ids.size:
+        raise ValueError("proto_ids must be unique")
+    order = np.argsort(ids)
+    pos = np.searchsorted(ids[order], labels)
+    pos = np.clip(pos, 0, ids.size - 1)
+    col = order[pos]
+    missing = ids[col] != labels
+    if missing.any():
+        raise ValueError(f"labels {sorted(set(labels[missing].tolist()))} have no prototype")
+    return col
+
+
+def emg_to_text(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto_ids: Sequence[int],
+                ks: Sequence[int] = DEFAULT_KS, *, n_resamples: int = 200, seed: int = 0) -> dict[str, Any]:
+    """EMG -> text retrieval of ``z`` (N, D) with true ``labels`` (N,) against ``prototypes`` (K, D).
+
+    Returns ``{"R@k": .., "MRR": .., "std": {...}, "chance": {...}, "n": N, "n_candidates": K}``.
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    z = np.asarray(z)
+    if z.shape[0] != labels.shape[0]:
+        raise ValueError(f"emg_to_text: {z.shape[0]} embeddings but {labels.shape[0]} labels")
+    if labels.size == 0:
+        raise ValueError("emg_to_text: no test windows")
+    cols = _proto_columns(labels, np.asarray(proto_ids))
+    scores = _unit(z) @ _unit(prototypes).T
+    per = _per_item(ranks_of_true(scores, cols), ks)
+    out: dict[str, Any] = {k: float(v.mean()) for k, v in per.items()}
+    out["std"] = bootstrap_std(per, n_resamples, seed)
+    out["chance"] = chance(len(proto_ids), ks)
+    out["n"] = int(labels.size)
+    out["n_candidates"] = int(len(proto_ids))
+    return out
+
+
+def sample_episodes(labels: np.ndarray, classes: Sequence[int], episodes: int, seed: int = 0) -> np.ndarray:
+    """(episodes, len(classes)) window indices: column j holds a random window of class ``classes[j]``."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out = np.empty((episodes, len(classes)), dtype=np.int64)
+    for j, c in enumerate(classes):
+        idx = np.flatnonzero(labels == c)
+        if idx.size == 0:
+            raise ValueError(f"sample_episodes: class {c} has no window")
+        out[:, j] = idx[rng.integers(0, idx.size, episodes)]
+    return out
+
+
+def text_to_emg(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto_ids: Sequence[int],
+                episodes: int = 100, seed: int = 0, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
+    """Text -> EMG retrieval in balanced episodes (see module docstring).
+
+    Only classes with test windows are queried (a prototype without a window has nothing to find); the
+    candidates of an episode are one window of each of those classes. Returns ``{"R@k", "MRR", "se": {...},
+    "chance": {...}, "episodes", "n_queries", "n_candidates"}``.
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    ids = np.asarray(proto_ids, dtype=np.int64)
+    if labels.size == 0 or episodes < 1:
+        raise ValueError("text_to_emg: need test windows and at least one episode")
+    _proto_columns(labels, ids)  # every label must have a prototype
+    present = np.isin(ids, labels)
+    classes = ids[present]
+    sims = _unit(prototypes)[present] @ _unit(z).T  # (Q, N)
+    chosen = sample_episodes(labels, classes, episodes, seed)  # (E, Q)
+    q = np.arange(classes.size)
+    per_episode = {key: np.empty(episodes) for key in [*(f"R@{k}" for k in ks), "MRR"]}
+    for e in range(episodes):
+        scores = sims[:, chosen[e]]  # query q's candidate of its own class is column q
+        for key, v in _per_item(ranks_of_true(scores, q), ks).items():
+            per_episode[key][e] = v.mean()
+    out: dict[str, Any] = {key: float(v.mean()) for key, v in per_episode.items()}
+    out["se"] = {key: float(v.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else float("nan")
+                 for key, v in per_episode.items()}
+    out["chance"] = chance(classes.size, ks)
+    out.update(episodes=int(episodes), n_queries=int(classes.size), n_candidates=int(classes.size))
+    return out

@@ -1,0 +1,176 @@
+"""``myosem eval``: windows as the model was trained, protocols, figures, JSON and one-line errors.
+
+The runtime model loader is replaced by a fake with the MyoSemModel interface: a nearest-centroid model on
+mean log-energy descriptors, whose prototypes are fitted on CIIL ElectrodeShift S1 ``train``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myosem_rt import cli
+from myosem_rt.commands import eval as eval_cmd
+from myosem_rt.config import default_config
+from myosem_rt.windowing import load_windows
+
+CONFIG = default_config()
+
+
+class FakeModel:
+    """The MyoSemModel interface: lengths in samples, class ids / names, prototypes, encode, manifest."""
+
+    def __init__(self, prototypes: np.ndarray, class_ids: list[int], *, n_channels: int = 8,
+                 fs: float = 200.0, window: int = 40, hop: int = 10, patch: int = 5,
+                 filters: dict | None = None, centre: np.ndarray | None = None) -> None:
+        self.prototypes = prototypes / np.linalg.norm(prototypes, axis=1, keepdims=True)
+        self.class_ids = class_ids
+        self.class_names = {i: f"class {i}" for i in class_ids}
+        self.n_channels, self.fs, self.window, self.hop, self.patch = n_channels, fs, window, hop, patch
+        self.window_ms, self.hop_ms, self.patch_ms = (1000.0 * v / fs for v in (window, hop, patch))
+        self.manifest = {"filters": filters if filters is not None else CONFIG["filters"]}
+        self.centre = centre if centre is not None else np.zeros(prototypes.shape[1])
+        self.seen_x: list[np.ndarray] = []
+
+    def encode(self, x: np.ndarray, desc: np.ndarray) -> np.ndarray:
+        self.seen_x.append(x)
+        z = desc[..., 1].mean(axis=1) - self.centre  # mean log-energy per channel, centred
+        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+
+@pytest.fixture(scope="module")
+def myo_file(data_dir: Path) -> Path:
+    return data_dir / "myodisco" / "S1_day1.mat"
+
+
+@pytest.fixture(scope="module")
+def ciil_train(data_dir: Path) -> Path:
+    return data_dir / "ciil_shift" / "S1_train.mat"
+
+
+@pytest.fixture(scope="module")
+def centroid_model(ciil_train: Path) -> FakeModel:
+    ws = load_windows([ciil_train], CONFIG)
+    feat = ws.desc[..., 1].mean(axis=1)
+    centre = feat.mean(axis=0)
+    protos = np.stack([(feat[ws.label == c] - centre).mean(axis=0) for c in range(5)])
+    return FakeModel(protos, list(range(5)), centre=centre)
+
+
+def _random_model(n_classes: int = 10, **kwargs) -> FakeModel:
+    dim = kwargs.get("n_channels", 8)
+    return FakeModel(np.random.default_rng(0).normal(size=(n_classes, dim)), list(range(n_classes)), **kwargs)
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, model: FakeModel, argv: list[str]) -> int:
+    monkeypatch.setitem(cli.COMMANDS, "eval", "myosem_rt.commands.eval")
+    monkeypatch.setattr(eval_cmd, "_load_model", lambda path: model)
+    return cli.main(["-q", "eval", "--model", "MODEL_DIR", *argv])
+
+
+@pytest.mark.realdata
+def test_eval_protocol_prints_and_writes_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                              tmp_path: Path, data_dir: Path,
+                                              centroid_model: FakeModel) -> None:
+    out = tmp_path / "figures.json"
+    argv = ["--data", str(data_dir), "--protocol", "ciil-shift", "--subjects", "1", "--json", str(out)]
+    assert _main(monkeypatch, centroid_model, argv) == 0
+    text = capsys.readouterr().out
+    assert "EMG->text" in text and "text->EMG" in text and "chance" in text and "R@5" in text
+    result = json.loads(out.read_text())
+    shifted = load_windows([data_dir / "ciil_shift" / f"S1_shift{i}.mat" for i in range(1, 5)], CONFIG)
+    assert result["n_windows"] == len(shifted) and result["protocol"] == "ciil-shift"
+    e2t, t2e = result["emg_to_text"], result["text_to_emg"]
+    assert e2t["chance"]["R@1"] == pytest.approx(0.2) and t2e["chance"]["R@1"] == pytest.approx(0.2)
+    # the centroid model retrieves across the electrode shift: well above chance in both directions
+    assert e2t["R@1"] > 0.35 and t2e["R@1"] > 0.4 and e2t["MRR"] > e2t["chance"]["MRR"] + 0.1
+    assert 0 < e2t["std"]["R@1"] < 0.05 and 0 < t2e["se"]["R@1"] < 0.05
+    assert f"{e2t['R@1']:.3f} ± {e2t['std']['R@1']:.3f}" in text
+
+
+@pytest.mark.realdata
+def test_shuffled_prototypes_fall_to_chance(ciil_train: Path, centroid_model: FakeModel) -> None:
+    good = eval_cmd.evaluate(centroid_model, "m", [ciil_train], CONFIG, episodes=30, n_resamples=20)
+    shuffled = FakeModel(centroid_model.prototypes[np.roll(np.arange(5), 2)], list(range(5)),
+                         centre=centroid_model.centre)
+    bad = eval_cmd.evaluate(shuffled, "m", [ciil_train], CONFIG, episodes=30, n_resamples=20)
+    assert good["n_windows"] == bad["n_windows"] == len(load_windows([ciil_train], CONFIG))  # every window
+    assert bad["emg_to_text"]["R@1"] < 0.2 < 0.8 < good["emg_to_text"]["R@1"]
+
+
+@pytest.mark.realdata
+def test_eval_uses_the_models_windows_and_filters(myo_file: Path) -> None:
+    from myosem_rt.recordings import load_session
+
+    raw = _random_model(window=80, hop=40, patch=10, filters={"bandpass_hz": None, "notch_hz": None})
+    result = eval_cmd.evaluate(raw, "m", [myo_file], CONFIG, max_windows_per_file=50, episodes=5,
+                               n_resamples=5)
+    assert result["window"] == {"window": 80, "hop": 40, "patch": 10, "fs": 200.0}
+    x = np.concatenate(raw.seen_x)
+    emg = load_session(myo_file).emg
+    assert x.shape == (50, 80, 8)
+    # unfiltered, so every window is a verbatim slice of the recording
+    starts = [int(np.flatnonzero((emg[:-79] == w[0]).all(axis=1) & (emg[79:] == w[-1]).all(axis=1))[0])
+              for w in x[:5]]
+    for s, w in zip(starts, x[:5], strict=True):
+        np.testing.assert_array_equal(emg[s : s + 80], w)
+
+
+@pytest.mark.realdata
+def test_held_out_classes_reported(data_dir: Path) -> None:
+    model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25)
+    from myosem_rt.protocols import split
+
+    sp = split("3dc-class", data_dir, subjects=[1])
+    result = eval_cmd.evaluate(model, "m", sp.test_files, CONFIG, mask=sp.test_mask,
+                               held_out=sp.held_out_classes, max_windows_per_file=800, episodes=5,
+                               n_resamples=5)
+    assert set(result["classes"]) == set(range(11))
+    held = sum(n for c, n in result["classes"].items() if c in sp.held_out_classes)
+    assert result["emg_to_text_held_out"]["n"] == held and result["emg_to_text_seen"]["n"] == (
+        result["n_windows"] - held)
+    assert "EMG->text held-out" in eval_cmd.format_table(result)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("kind, argv_extra, message", [
+    ("rate", [], "model MODEL_DIR expects 10 ch @ 1000 Hz but"),
+    ("vocab", [], "data classes [5, 6, 7, 8, 9] are not in the vocabulary of model MODEL_DIR"),
+    ("protocol", ["--protocol", "nope"], "unknown protocol 'nope'"),
+    ("mixed", [], "b.mat: CIIL_ElectrodeShift recording among MyoDisCo recordings"),
+])
+def test_one_line_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, myo_file: Path,
+                         data_dir: Path, tmp_path: Path, kind: str, argv_extra: list[str],
+                         message: str) -> None:
+    if kind == "rate":
+        model = _random_model(n_channels=10, fs=1000.0, window=200, hop=50, patch=25)
+    else:
+        model = _random_model(5)
+    data = str(data_dir) if kind == "protocol" else str(myo_file)
+    if kind == "mixed":  # a folder holding recordings of two datasets with the same channels and rate
+        model = _random_model()
+        (tmp_path / "a.mat").symlink_to(myo_file)
+        (tmp_path / "b.mat").symlink_to(data_dir / "ciil_shift" / "S1_train.mat")
+        data = str(tmp_path)
+    assert _main(monkeypatch, model, ["--data", data, *argv_extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    if kind == "rate":
+        assert str(myo_file) in err[0] and "8 ch @ 200 Hz" in err[0]
+
+
+@pytest.mark.realdata
+def test_eval_path_needs_no_torch(myo_file: Path) -> None:
+    code = (
+        "import sys, numpy as np, myosem_rt.commands.eval, myosem_rt.protocols, myosem_rt.retrieval as r;"
+        "from myosem_rt.config import default_config; from myosem_rt.windowing import load_windows;"
+        f"ws = load_windows([{str(myo_file)!r}], default_config(), max_windows_per_file=100);"
+        "z = ws.desc[..., 1].mean(axis=1); r.emg_to_text(z, ws.label, np.eye(10, 8), list(range(10)));"
+        "assert 'torch' not in sys.modules and 'train' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
