@@ -1,4 +1,4 @@
-"""``myosem demo``: a source streams over LSL into the runtime's feed, shown in the terminal or a Qt window."""
+"""`myosem demo`: a source streams over LSL into the runtime feed, shown in the terminal or a Qt window."""
 
 from __future__ import annotations
 
