@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "info": "myosem_rt.commands.info",
     "streams": "myosem_rt.commands.streams",
     "monitor": "myosem_rt.commands.monitor",
+    "train": "myosem_rt.commands.train",
     "eval": "myosem_rt.commands.eval",
     "bench": "myosem_rt.commands.bench",
 }

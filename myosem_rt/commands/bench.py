@@ -12,6 +12,7 @@ HELP = "run a benchmark and print its figures (see README 'Measured figures')"
 BENCHMARKS: dict[str, str] = {
     "replay": "devices.bench:bench_replay",
     "windows": "myosem_rt.windowing:bench_windows",
+    "model": "myosem_rt.model:bench_model",
     "stream": "myosem_rt.stream.bench:bench_stream",
 }
 

@@ -1,0 +1,176 @@
+"""ONNX export and the model directory: torch/onnxruntime parity, manifest checks, a runtime without torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from myosem_rt import text_encoder as rtt  # noqa: E402
+from myosem_rt.config import load_config  # noqa: E402
+from myosem_rt.descriptors import patch_descriptors  # noqa: E402
+from myosem_rt.model import ModelError, MyoSemModel, bench_model  # noqa: E402
+from myosem_rt.vocab import load_vocabulary  # noqa: E402
+from train.emg.export import write_model_dir  # noqa: E402
+from train.emg.model import Dims, ModelConfig, MyoSemNet  # noqa: E402
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+VOCAB = load_vocabulary("3dc")
+DIMS = Dims(n_channels=4, window=40, patch=5, n_classes=len(VOCAB), text_dim=16)
+FS = 200.0
+
+
+def fake_encode(texts: list[str]) -> np.ndarray:
+    """A deterministic stand-in for the text tower: one pseudo-random unit vector per text."""
+    rows = [np.random.default_rng(int(hashlib.sha256(t.encode()).hexdigest()[:8], 16)).standard_normal(16)
+            for t in texts]
+    return rtt.l2_normalize(np.asarray(rows))
+
+
+def windows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    shape = (n, DIMS.window, DIMS.n_channels)
+    x = (np.random.default_rng(seed).standard_normal(shape) * 80.0).astype(np.float32)
+    return x, patch_descriptors(x, DIMS.patch).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MyoSemNet]:
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    net = MyoSemNet(ModelConfig(d_model=32, n_layers=2, n_heads=4, codebook_size=16, n_queries=2), DIMS)
+    net.encoder.norm.fit(*windows(64))
+    with torch.no_grad():
+        net.encoder.gate_e.fill_(0.0)  # open gates, so the descriptor path is exercised by the parity check
+    (out / "text").mkdir()
+    (out / "text" / rtt.MANIFEST).write_text(json.dumps({"format": rtt.FORMAT}))
+    classes = [(VOCAB.name, c.class_id, c.action, [[c.t0], [c.t1], [c.t2], list(c.t3)]) for c in VOCAB]
+    protos = rtt.build_prototypes(fake_encode, classes)
+    write_model_dir(out, net.eval(), vocabulary=VOCAB, text_prototypes=protos,
+                    train_class_ids=[c.class_id for c in VOCAB if c.class_id != 3], fs=FS, hop=10,
+                    dataset="3DC", runtime_config=load_config(), parity_windows=windows(32, seed=1),
+                    extra={"command": "pytest"})
+    return out, net
+
+
+def broken_copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_onnx_matches_torch(exported: tuple[Path, MyoSemNet]) -> None:
+    out, net = exported
+    model = MyoSemModel.load(out)
+    assert model.manifest["onnx"]["parity_max_abs_diff"] <= 1e-4
+    for n in (1, 7):  # dynamic batch axis
+        x, desc = windows(n, seed=10 + n)
+        with torch.no_grad():
+            z_torch = net(torch.from_numpy(x), torch.from_numpy(desc)).numpy()
+        z = model.encode(x, desc)
+        assert z.shape == (n, DIMS.text_dim)
+        assert float(np.abs(z - z_torch).max()) <= 1e-4
+    np.testing.assert_allclose(model.encode_windows(x), z, atol=1e-6)  # descriptors computed the same way
+    np.testing.assert_allclose(model.encode(x[0], desc[0]), z[:1], atol=1e-6)  # one window
+
+
+def test_model_directory_contents(exported: tuple[Path, MyoSemNet]) -> None:
+    out, _ = exported
+    model = MyoSemModel.load(out)
+    assert (model.n_channels, model.fs, model.window, model.hop, model.patch) == (4, FS, 40, 10, 5)
+    assert (model.window_ms, model.hop_ms, model.patch_ms) == (200.0, 50.0, 25.0)
+    assert model.class_ids.tolist() == list(VOCAB.class_ids)
+    assert model.class_names == [c.t0 for c in VOCAB] and model.descriptions == [c.t2 for c in VOCAB]
+    np.testing.assert_allclose(np.linalg.norm(model.prototypes, axis=1), 1.0, atol=1e-5)
+    assert model.text_dir == out / "text" and model.dim == DIMS.text_dim
+    m = model.manifest
+    assert m["classes"]["held_out_class_ids"] == [3]
+    assert {"encoder.onnx", "prototypes.npz", "classes.json", "text/manifest.json"} <= set(m["files"])
+    assert len(m["normalisation"]["x_std"]) == 4 and m["filters"] == load_config()["filters"]
+    scores, order = model.rank(model.encode(*windows(3)))
+    assert scores.shape == (3, len(VOCAB)) and order.shape == (3, len(VOCAB))
+    assert np.all(np.diff(np.take_along_axis(scores, order, axis=1), axis=1) <= 0)  # best first
+    assert not any(p.suffix in (".pkl", ".pt") for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda d: (d / "prototypes.npz").unlink(), r"prototypes\.npz: missing"),
+    (lambda d: (d / "encoder.onnx").open("ab").write(b"\0"), r"encoder\.onnx: corrupt \(sha256"),
+    (lambda d: _edit_manifest(d, schema="myosem-model/99"), r"unsupported model schema 'myosem-model/99'"),
+    (lambda d: _edit_manifest(d, window=42), r"window 42 is not a whole number"),
+    (lambda d: _edit_manifest(d, window=50, n_channels=4), r"encoder inputs .* do not match the manifest"),
+    (lambda d: (d / "manifest.json").write_text("{oops"), r"corrupt manifest"),
+    (lambda d: (d / "manifest.json").unlink(), r"no manifest\.json"),
+])
+def test_invalid_model_directories_give_one_line_errors(exported, tmp_path, damage, message) -> None:
+    bad = broken_copy(exported[0], tmp_path / "bad")
+    damage(bad)
+    with pytest.raises(ModelError, match=message) as err:
+        MyoSemModel.load(bad)
+    assert "\n" not in str(err.value) and str(bad) in str(err.value)
+
+
+def _edit_manifest(model_dir: Path, **changes: object) -> None:
+    path = model_dir / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_missing_directory_and_wrong_input_shapes(exported, tmp_path) -> None:
+    with pytest.raises(ModelError, match="model directory not found"):
+        MyoSemModel.load(tmp_path / "nowhere")
+    model = MyoSemModel.load(exported[0])
+    x, desc = windows(2)
+    with pytest.raises(ModelError, match=r"x must be \(N, 40, 4\)"):
+        model.encode(x[:, :30], desc)
+    with pytest.raises(ModelError, match="desc must be"):
+        model.encode(x, desc[:1])
+
+
+def test_runtime_loader_never_imports_torch(exported) -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from myosem_rt.model import MyoSemModel\n"
+        f"m = MyoSemModel.load({str(exported[0])!r})\n"
+        "x = np.zeros((2, m.window, m.n_channels), np.float32)\n"
+        "z = m.encode_windows(x); m.rank(z)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok', z.shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ok (2, 16)" in result.stdout
+
+
+def test_bench_model_prints_latency_figures(exported, capsys) -> None:
+    class Args:
+        model = str(exported[0])
+        quick = True
+
+    assert bench_model(Args(), load_config()) == 0
+    text = capsys.readouterr().out
+    assert "one window (1 CPU thread)  median" in text and "p99" in text and "encoder.onnx" in text
+
+
+def test_train_command_without_torch_is_a_one_line_error(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as if the train extra were not installed\n"
+        "from myosem_rt import cli\n"
+        "cli.COMMANDS.setdefault('train', 'myosem_rt.commands.train')\n"
+        f"sys.exit(cli.main(['train', '--data', {str(tmp_path)!r}, '--protocol', '3dc-rand', "
+        f"'--out', {str(tmp_path / 'm')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "myosem train: error: torch is not installed: training needs the train extra "
+        "(pip install 'myosem-rt[train]')"]

@@ -1,0 +1,270 @@
+"""``run_training``: stage 1 (text) -> stage 2 (EMG encoder) -> stage 3 (alignment) -> export -> eval.
+
+One call trains a model for one evaluation protocol (:mod:`train.splits`) and writes a model directory that
+the runtime loads (:class:`myosem_rt.model.MyoSemModel`), with the protocol's test figures in its manifest.
+Everything that sees EMG sees the training side of the split only: the normalisation statistics, both
+stages and the class list; for class-disjoint protocols the held-out classes' texts are also kept out of
+stage 1 (their prototypes are embedded after training) and their EMG is never loaded for training.
+
+Re-running with the same ``out_dir`` resumes: a finished stage 1 is reused (``checkpoints/stage1.json``),
+stages 2 and 3 continue from their per-epoch checkpoints (see :mod:`train.emg.stages`). Under ``torchrun``
+every rank trains on its shard; rank 0 alone runs stage 1, export and evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from myosem_rt import text_encoder as rtt
+from myosem_rt.config import load_config
+from myosem_rt.errors import ConfigError
+from myosem_rt.vocab import list_vocabularies, load_vocabulary
+from train.data import WindowSet, load_windows
+from train.emg.export import write_manifest, write_model_dir
+from train.emg.model import Dims, ModelConfig, MyoSemNet, config_from_mapping
+from train.emg.stages import (
+    Stage2Config,
+    Stage3Config,
+    as_tensors,
+    setup_distributed,
+    teardown_distributed,
+    train_stage2,
+    train_stage3,
+)
+from train.splits import split
+from train.text.stage1 import (
+    Stage1Config,
+    collect_training_texts,
+    export_text_model,
+    make_tower,
+    train_stage1,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = "myosem-small"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A declarative training config (train/configs/*.yaml): every section optional, unknown keys refused."""
+
+    name: str = DEFAULT_CONFIG
+    seed: int = 0
+    threads: int = 2  #: torch CPU threads (training on CPU)
+    max_windows_per_file: int | None = None  #: class-stratified subset per file (None = all windows)
+    norm_windows: int = 20000  #: windows the normalisation statistics are fitted on (random subset)
+    parity_windows: int = 256  #: real windows the ONNX export is checked on
+    vocabularies: str | tuple[str, ...] = "all"  #: stage-1 text vocabularies ("all" or names)
+    stage1: Stage1Config = field(default_factory=Stage1Config)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage2: Stage2Config = field(default_factory=Stage2Config)
+    stage3: Stage3Config = field(default_factory=Stage3Config)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "training config") -> TrainConfig:
+        values = dict(values)
+        sections = {"stage1": lambda v: Stage1Config.from_mapping(v),
+                    "model": lambda v: config_from_mapping(ModelConfig, v, f"{source}: model"),
+                    "stage2": lambda v: config_from_mapping(Stage2Config, v, f"{source}: stage2"),
+                    "stage3": lambda v: config_from_mapping(Stage3Config, v, f"{source}: stage3")}
+        for key, build in sections.items():
+            if key in values:
+                values[key] = build(values[key])
+        if isinstance(values.get("vocabularies"), list):
+            values["vocabularies"] = tuple(values["vocabularies"])
+        return config_from_mapping(cls, values, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+
+def load_train_config(name_or_path: str | Path = DEFAULT_CONFIG) -> TrainConfig:
+    """A packaged config by name (``myosem-small``, ``tiny``) or any YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and (CONFIG_DIR / f"{name_or_path}.yaml").is_file():
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"{path}: cannot read training config ({exc.strerror or exc}; packaged: {known})"
+                          ) from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: not valid YAML") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections")
+    return TrainConfig.from_mapping(values, str(path))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Path) -> None:
+    """Train + export ``out_dir/text`` unless a finished run with the same settings is there."""
+    names = list_vocabularies() if cfg.vocabularies == "all" else list(cfg.vocabularies)
+    if vocab.name not in names:
+        names.append(vocab.name)
+    held = sorted((vocab.name, int(c)) for c in held_out)
+    key = _digest({"stage1": cfg.stage1.to_dict(), "vocabularies": names, "held_out": held})
+    marker = out_dir / CHECKPOINTS / "stage1.json"
+    if marker.is_file() and json.loads(marker.read_text())["key"] == key and \
+            (out_dir / "text" / rtt.MANIFEST).is_file():
+        log.info("stage 1: reusing %s (same settings)", out_dir / "text")
+        return
+    log.info("stage 1: text space on vocabularies %s, held-out classes %s", ", ".join(names), held or "none")
+    # train on every configured vocabulary, but export prototypes of the model's own vocabulary only: the
+    # runtime ranks nothing else, and all vocabularies' view embeddings would cost ~1 MB of the size budget
+    texts = collect_training_texts([load_vocabulary(n) for n in names], held)
+    tower = make_tower(cfg.stage1)
+    history = train_stage1(tower, texts, cfg.stage1)
+    export_text_model(tower, out_dir, [vocab], cfg.stage1, {
+        "trained_on": names, "held_out": held, "excluded_actions": sorted(texts.excluded_actions),
+        "n_actions": len(texts.actions), "n_texts": len(texts.all_texts()),
+        "loss_first": history[0]["loss"] if history else None,
+        "loss_last": history[-1]["loss"] if history else None})
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"key": key, "vocabularies": names, "held_out": held}) + "\n")
+
+
+def _file_summary(files: list[Path]) -> list[dict[str, str]]:
+    return [{"name": f"{p.parent.name}/{p.name}", "sha256": rtt.sha256_file(p)} for p in files]
+
+
+def run_training(
+    config: TrainConfig | str | Path,
+    data_dir: str | Path,
+    protocol: str,
+    out_dir: str | Path,
+    *,
+    runtime_config: Mapping[str, Any] | None = None,
+    protocol_options: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train, export and evaluate; returns the model manifest (with ``metrics``) on rank 0, else ``{}``.
+
+    ``overrides``: ``stage1_steps``, ``epochs`` (stage 2), ``align_epochs`` ((frozen, unfrozen) of stage 3),
+    ``max_windows_per_file``, ``seed``, ``threads`` (the command-line options of ``myosem train``).
+    """
+    cfg = config if isinstance(config, TrainConfig) else load_train_config(config)
+    cfg = _apply_overrides(cfg, dict(overrides or {}))
+    runtime_config = dict(runtime_config or load_config())
+    out_dir, data_dir = Path(out_dir), Path(data_dir)
+    ctx = setup_distributed(device)
+    try:
+        sp = split(protocol, data_dir, **dict(protocol_options or {}))
+        vocab = load_vocabulary(sp.vocabulary)
+        if ctx.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _stage1(cfg, vocab, sp.held_out_classes, out_dir)
+        ctx.barrier()
+        if ctx.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        text_protos = rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE)
+
+        ws = load_windows(sp.train_files, runtime_config, max_windows_per_file=cfg.max_windows_per_file,
+                          seed=cfg.seed)
+        train = ws.subset(sp.train_mask(ws))
+        del ws  # the training side is a copy: do not hold the full load twice
+        classes = sorted(train.class_counts())
+        if not classes or set(classes) & set(sp.held_out_classes):
+            raise ConfigError(f"protocol {protocol}: training windows have classes {classes} "
+                              f"(held out: {sorted(sp.held_out_classes)})")
+        protos = text_protos.select(vocab.name)
+        rows = [int(np.flatnonzero(protos.class_id == c)[0]) for c in classes]
+        dims = Dims(train.n_channels, train.window, train.patch, len(classes), protos.prototypes.shape[1])
+
+        torch.manual_seed(cfg.seed)
+        net = MyoSemNet(cfg.model, dims)
+        fit = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.norm_windows]
+        net.encoder.norm.fit(train.x[np.sort(fit)], train.desc[np.sort(fit)])
+        net.to(ctx.device)
+        y = np.searchsorted(np.asarray(classes), train.label)
+        data = as_tensors(train.x, train.desc, y)
+        data_key = {"protocol": protocol, "options": dict(protocol_options or {}),
+                    "dims": dataclasses.asdict(dims), "classes": train.class_counts(),
+                    "files": [str(p.name) for p in sp.train_files],
+                    "x_sum": float(np.float64(train.x[:: max(1, len(train) // 64)].sum()))}
+        fingerprint = _digest({"config": cfg.to_dict(), "data": data_key})
+        ckpt = out_dir / CHECKPOINTS
+        h2 = train_stage2(net, data, cfg.stage2, ctx, ckpt, fingerprint, cfg.seed)
+        prototypes = torch.as_tensor(protos.prototypes[rows]).to(ctx.device)
+        h3 = train_stage3(net, data, prototypes, cfg.stage3, ctx, ckpt, fingerprint, cfg.seed)
+        manifest: dict[str, Any] = {}
+        if ctx.is_main:
+            manifest = _export_and_evaluate(net.cpu(), cfg, sp, vocab, text_protos, train, classes,
+                                            runtime_config, out_dir, h2, h3, command, protocol_options)
+        ctx.barrier()
+        return manifest
+    finally:
+        if ctx.world > 1:
+            teardown_distributed()
+
+
+def _apply_overrides(cfg: TrainConfig, o: dict[str, Any]) -> TrainConfig:
+    if o.get("stage1_steps") is not None:
+        cfg = replace(cfg, stage1=replace(cfg.stage1, steps=int(o["stage1_steps"])))
+    if o.get("epochs") is not None:
+        cfg = replace(cfg, stage2=replace(cfg.stage2, epochs=int(o["epochs"])))
+    if o.get("align_epochs") is not None:
+        frozen, unfrozen = o["align_epochs"]
+        stage3 = replace(cfg.stage3, epochs_frozen=int(frozen), epochs_unfrozen=int(unfrozen))
+        cfg = replace(cfg, stage3=stage3)
+    for key in ("max_windows_per_file", "seed", "threads"):
+        if o.get(key) is not None:
+            cfg = replace(cfg, **{key: int(o[key])})
+    return cfg
+
+
+def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, text_protos: Any,
+                         train: WindowSet, classes: list[int], runtime_config: Mapping[str, Any],
+                         out_dir: Path, h2: list, h3: list, command: str | None,
+                         protocol_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    from myosem_rt.commands.eval import evaluate
+    from myosem_rt.model import MyoSemModel
+
+    pick = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.parity_windows]
+    extra = {
+        "command": command if command is not None else " ".join(shlex.quote(a) for a in sys.argv),
+        "training": {**cfg.to_dict(), "history": {"stage2": h2[-1:], "stage3": h3[-1:]}},
+        "data": {
+            "protocol": sp.name, "description": sp.description, "options": dict(protocol_options or {}),
+            "train_files": _file_summary(sp.train_files), "test_files": _file_summary(sp.test_files),
+            "windows": {"train": len(train), "train_per_class": train.class_counts()},
+            "held_out_classes": sorted(sp.held_out_classes),
+        },
+    }
+    manifest = write_model_dir(
+        out_dir, net, vocabulary=vocab, text_prototypes=text_protos, train_class_ids=classes, fs=train.fs,
+        hop=train.hop, dataset=train.dataset, runtime_config=runtime_config,
+        parity_windows=(train.x[np.sort(pick)], train.desc[np.sort(pick)]), extra=extra,
+    )
+    model = MyoSemModel.load(out_dir)
+    result = evaluate(model, str(out_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
+                      held_out=sp.held_out_classes, max_windows_per_file=cfg.max_windows_per_file,
+                      seed=cfg.seed)
+    manifest["data"]["windows"]["test"] = result["n_windows"]
+    manifest["metrics"] = json.loads(json.dumps({"protocol": sp.name, **result}, default=str))
+    write_manifest(out_dir, manifest)
+    e2t = result["emg_to_text"]
+    log.info("eval %s: EMG->text R@1 %.3f R@3 %.3f MRR %.3f (chance R@1 %.3f) on %d test windows",
+             sp.name, e2t["R@1"], e2t["R@3"], e2t["MRR"], e2t["chance"]["R@1"], result["n_windows"])
+    return manifest
