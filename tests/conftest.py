@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _data_dir() -> Path | None:
     value = os.environ.get("MYOSEM_DATA")
     path = Path(value) if value else REPO.parent / "shared" / "data"
-    return path if (path / "README.md").is_file() else None
+    return path.resolve() if (path / "README.md").is_file() else None
 
 
 @pytest.fixture(scope="session")
