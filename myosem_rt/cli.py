@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "myosem_rt.commands.monitor",
     "train": "myosem_rt.commands.train",
     "eval": "myosem_rt.commands.eval",
+    "live": "myosem_rt.commands.live",
     "bench": "myosem_rt.commands.bench",
 }
 

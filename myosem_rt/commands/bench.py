@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "windows": "myosem_rt.windowing:bench_windows",
     "model": "myosem_rt.model:bench_model",
     "text": "myosem_rt.text_encoder:bench_text",
+    "live": "myosem_rt.live.bench:bench_live",
     "stream": "myosem_rt.stream.bench:bench_stream",
 }
 
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
     p.add_argument("--data", metavar="PATH", help="recording(s) to use, where the benchmark needs one")
+    p.add_argument("--model", metavar="DIR", help="model directory, where the benchmark needs one")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
 
 

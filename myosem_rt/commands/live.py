@@ -1,0 +1,83 @@
+"""``myosem live --model DIR``: consume an EMG stream and describe it hop by hop, live.
+
+Per hop the model ranks the class descriptions for the latest window (:mod:`myosem_rt.live.engine`); the
+smoothed label, the top-K and the per-hop latency go to the LSL streams ``myosem-results`` /
+``myosem-results-labels`` and to ``--jsonl`` (or a terminal view). Runs until ``--duration`` or Ctrl-C;
+a stream that stops is waited for (the consumer logs it lost and recovered) and hops resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+HELP = "describe a live EMG stream with a trained model: ranked descriptions per hop, LSL + JSONL output"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="exported model directory (myosem train)")
+    p.add_argument("--name", help="EMG stream name (replaces config stream.* matching)")
+    p.add_argument("--type", help="EMG stream type")
+    p.add_argument("--source-id", help="EMG stream source_id")
+    p.add_argument("--duration", type=float, metavar="S", help="seconds to run (default: until Ctrl-C)")
+    p.add_argument("--jsonl", metavar="PATH|-", help="write one JSON object per hop here ('-' = stdout)")
+    p.add_argument("--top-k", type=int, metavar="K", help="descriptions ranked per hop (default 3)")
+    p.add_argument("--smoothing", choices=("ema", "majority"), help="label smoothing (default ema)")
+    p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
+    p.add_argument("--majority-hops", type=int, metavar="N",
+                   help="hops voted over with --smoothing majority (5)")
+    p.add_argument("--min-score", type=float, metavar="S", help="smoothed score below this: uncertain (0.0)")
+    p.add_argument("--min-margin", type=float, metavar="M",
+                   help="top-1 minus top-2 smoothed score below this: uncertain (0.02)")
+    p.add_argument("--results-name", metavar="NAME", help="name of the output LSL streams (myosem-results)")
+
+
+def open_live(model_dir: str, config: dict[str, Any], selector: Any) -> tuple[Any, Any]:
+    """Load the model and open the stream through a pipeline built from the model (checked compatible)."""
+    from myosem_rt.live.engine import check_compatible, consumer_config
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.stream.consumer import StreamConsumer
+
+    model = MyoSemModel.load(model_dir, threads=1)
+    consumer = StreamConsumer(consumer_config(model, config), selector)
+    p = consumer.pipeline
+    try:
+        check_compatible(model, p.n_channels, p.fs, repr(consumer.inlet.name))
+    except Exception:
+        consumer.close()
+        raise
+    return model, consumer
+
+
+def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
+    from myosem_rt.live.outputs import JsonlWriter, ResultOutlet, TerminalView
+    from myosem_rt.stream.inlet import StreamSelector
+
+    settings = LiveSettings.from_config(
+        config, top_k=args.top_k, smoothing=args.smoothing, ema_alpha=args.ema_alpha,
+        majority_hops=args.majority_hops, min_score=args.min_score, min_margin=args.min_margin,
+        results_name=args.results_name)
+    selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
+                                          source_id=args.source_id)
+    model, consumer = open_live(args.model, config, selector)
+    sinks: list[Any] = []
+    try:
+        sinks.append(ResultOutlet(model, settings.results_name, consumer.inlet.source_id,
+                                  model.fs / model.hop))
+        if args.jsonl:
+            sinks.append(JsonlWriter(args.jsonl))
+        if args.jsonl != "-":
+            sinks.append(TerminalView())
+        engine = LiveEngine(model, settings)
+        hops = run_live(consumer, engine, sinks, args.duration)
+        log.info("live: %d hops; %d gap(s) in the stream (%d samples)", hops, consumer.n_gaps,
+                 consumer.gap_samples)
+    finally:
+        for sink in reversed(sinks):
+            sink.close()
+        consumer.close()
+    return 0

@@ -1,0 +1,231 @@
+"""Per-hop inference: one window in, a ranked list of class descriptions and a smoothed label out.
+
+The pipeline in front of the engine is configured from the *model* (:func:`consumer_config`): window,
+hop and patch in milliseconds and the filters recorded in its manifest, so the windows seen live are built
+exactly like the ones it was trained and evaluated on. :func:`check_compatible` refuses a stream whose
+channel count or rate differs from the model's with one line naming both.
+
+Per hop (:meth:`LiveEngine.step`): ``model.encode`` (window + the consumer's incremental descriptors) ->
+cosine scores against the class prototypes -> the raw top-K -> smoothing -> label. Smoothing
+(config.yaml section ``live``, where the defaults are documented):
+
+* ``ema``: exponential moving average of the score vector, ``s <- alpha * scores + (1 - alpha) * s``
+  (alpha 0.3: a time constant of about 3 hops, 150 ms at a 50 ms hop -- enough to stop single-window
+  flicker, short next to a gesture held for seconds);
+* ``majority``: the most frequent raw top-1 over the last ``majority_hops`` hops (5), judged with the mean
+  score vector over those hops.
+
+The smoothed decision is ``"uncertain"`` when its score is below ``min_score`` or its margin over the
+runner-up is below ``min_margin``. Defaults (0.0 and 0.02): cosine scores of a trained model sit well above
+0 for the matching class, and a margin of 0.02 means two prototypes are about equally close -- saying which
+one would be a guess. The smoother restarts with every new stream segment (after a gap), so a label never
+carries over a discontinuity.
+
+Latency of a hop: from the arrival of its window's last sample (``local_clock`` at the pull that delivered
+it) to the result being published; per-stage times (encode, rank, smooth, publish) are kept in
+:class:`Result` for the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from myosem_rt.config import default_config
+from myosem_rt.errors import ConfigError, StreamError
+
+log = logging.getLogger(__name__)
+
+#: Defaults of the ``live`` settings (config.yaml ``live`` section when present, then command line).
+UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What the engine and outputs do per hop (see the module docstring for the meaning of each)."""
+
+    top_k: int
+    smoothing: str
+    ema_alpha: float
+    majority_hops: int
+    min_score: float
+    min_margin: float
+    results_name: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> LiveSettings:
+        """config.yaml ``live`` (defaults: :func:`myosem_rt.config.default_config`), then every override that
+        is not None."""
+        values = {**default_config()["live"], **dict(config.get("live") or {})}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"live: unknown setting(s) {', '.join(unknown)}")
+        s = cls(top_k=int(values["top_k"]), smoothing=str(values["smoothing"]),
+                ema_alpha=float(values["ema_alpha"]), majority_hops=int(values["majority_hops"]),
+                min_score=float(values["min_score"]), min_margin=float(values["min_margin"]),
+                results_name=str(values["results_name"]))
+        if s.smoothing not in ("ema", "majority"):
+            raise ConfigError(f"live.smoothing must be 'ema' or 'majority', got {s.smoothing!r}")
+        if not 0.0 < s.ema_alpha <= 1.0:
+            raise ConfigError(f"live.ema_alpha must be in (0, 1], got {s.ema_alpha:g}")
+        if s.majority_hops < 1 or s.top_k < 1:
+            raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
+                              f"{s.top_k}")
+        return s
+
+
+def consumer_config(model: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the model's windows (ms) and filters, so the live windows are the trained ones."""
+    cfg = copy.deepcopy(dict(config))
+    cfg["windows"] = {"window_ms": model.window_ms, "hop_ms": model.hop_ms, "patch_ms": model.patch_ms}
+    filters = model.manifest.get("filters")
+    if filters is None:
+        log.warning("model %s records no filters; using config 'filters'", model.directory)
+    else:
+        cfg["filters"] = dict(filters)
+    return cfg
+
+
+def check_compatible(model: Any, n_channels: int, fs: float, stream: str) -> None:
+    """One-line :class:`StreamError` when the stream's layout is not the model's."""
+    if int(n_channels) != model.n_channels or abs(float(fs) - model.fs) > 1e-6 * model.fs:
+        raise StreamError(f"stream {stream} is {int(n_channels)} ch @ {float(fs):g} Hz but model "
+                          f"{model.directory} expects {model.n_channels} ch @ {model.fs:g} Hz")
+
+
+@dataclass
+class Result:
+    """One hop's output."""
+
+    index: int  #: window index since the consumer started
+    segment: int  #: stream segment (changes after a gap)
+    t: float  #: LSL timestamp of the window's last sample
+    scores: np.ndarray  #: (K,) raw cosine score per class, in the model's class order
+    topk: list[dict[str, Any]]  #: raw ranking, best first: id, name, text (T2), score
+    label: str  #: smoothed class name, or "uncertain"
+    label_id: int | None  #: class id of ``label`` (None when uncertain)
+    smoothed_score: float  #: smoothed score of the best class
+    arrival: float | None = None  #: local_clock at the pull that delivered the window's last sample
+    stages_ms: dict[str, float] = field(default_factory=dict)  #: encode, rank, smooth, publish
+    latency_ms: float | None = None  #: arrival -> published
+
+    def record(self) -> dict[str, Any]:
+        """The JSONL object of this hop."""
+        return {"t": round(self.t, 6), "topk": self.topk, "label": self.label,
+                "score": round(self.smoothed_score, 4),
+                "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+                "segment": self.segment}
+
+
+class Smoother:
+    """Score EMA or majority vote over hops, plus the uncertain rule (module docstring)."""
+
+    def __init__(self, settings: LiveSettings, n_classes: int) -> None:
+        self.settings = settings
+        self.n_classes = n_classes
+        self._ema: np.ndarray | None = None
+        self._history: deque[np.ndarray] = deque(maxlen=settings.majority_hops)
+
+    def reset(self) -> None:
+        self._ema = None
+        self._history.clear()
+
+    def update(self, scores: np.ndarray) -> tuple[int | None, float]:
+        """Feed one hop's raw scores; returns (class index or None when uncertain, its smoothed score)."""
+        s = self.settings
+        if s.smoothing == "ema":
+            a = s.ema_alpha
+            self._ema = scores.copy() if self._ema is None else a * scores + (1 - a) * self._ema
+            smooth = self._ema
+            best = int(np.argmax(smooth))
+        else:
+            self._history.append(scores.copy())
+            smooth = np.mean(self._history, axis=0)
+            votes = Counter(int(np.argmax(h)) for h in self._history)
+            top = max(votes.values())
+            # ties go to the candidate with the higher mean score
+            best = max((c for c, v in votes.items() if v == top), key=lambda c: smooth[c])
+        score = float(smooth[best])
+        others = np.delete(smooth, best)
+        margin = score - float(others.max()) if others.size else np.inf
+        if score < s.min_score or margin < s.min_margin:
+            return None, score
+        return best, score
+
+
+class LiveEngine:
+    """Window -> :class:`Result`: encode, rank, smooth (timed per stage)."""
+
+    def __init__(self, model: Any, settings: LiveSettings) -> None:
+        self.model = model
+        self.settings = settings
+        self.k = min(settings.top_k, len(model.class_ids))
+        self.smoother = Smoother(settings, len(model.class_ids))
+        self._segment: int | None = None
+
+    def step(self, window: Any, arrival: float | None = None) -> Result:
+        """One hop; ``window`` has ``samples`` (W, C), ``descriptors`` (P, C, 3), ``timestamp``, ``segment``
+        (a consumer :class:`~myosem_rt.stream.consumer.Window`)."""
+        model = self.model
+        if window.segment != self._segment:
+            if self._segment is not None:
+                log.info("live: stream segment %d starts; smoothing restarts", window.segment)
+            self.smoother.reset()
+            self._segment = window.segment
+        clock = time.perf_counter
+        t0 = clock()
+        z = model.encode(window.samples, window.descriptors)
+        t1 = clock()
+        scores, order = model.rank(z)
+        scores, order = scores[0], order[0, : self.k]
+        topk = [{"id": int(model.class_ids[i]), "name": model.class_names[i], "text": model.descriptions[i],
+                 "score": round(float(scores[i]), 4)} for i in order]
+        t2 = clock()
+        best, smoothed = self.smoother.update(scores)
+        t3 = clock()
+        label = UNCERTAIN if best is None else model.class_names[best]
+        label_id = None if best is None else int(model.class_ids[best])
+        stages = {"encode": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "smooth": (t3 - t2) * 1e3}
+        return Result(int(window.index), int(window.segment), float(window.timestamp), scores, topk, label,
+                      label_id, smoothed, arrival, stages)
+
+
+def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: float | None = None,
+             stop: Any = None, poll_s: float = 0.05) -> int:
+    """Poll ``consumer`` and publish every hop to ``sinks`` until ``duration_s`` (wall), ``stop.is_set()``
+    or Ctrl-C. A sink has ``publish(result)``; the first sink's publication ends the latency (sinks are
+    ordered: the LSL outlet first, then files and views). Returns the number of hops."""
+    import pylsl  # after myosem_rt (LSLAPICFG)
+
+    t_end = None if duration_s is None else time.monotonic() + float(duration_s)
+    hops = 0
+    state = consumer.state
+    try:
+        while (t_end is None or time.monotonic() < t_end) and not (stop is not None and stop.is_set()):
+            windows = consumer.poll(poll_s)
+            if consumer.state != state:
+                state = consumer.state
+                log.info("live: stream %s (%d hops so far)", state, hops)
+            arrival = consumer.inlet.last_arrival if windows else None
+            for window in windows:
+                result = engine.step(window, arrival)
+                for i, sink in enumerate(sinks):
+                    t = time.perf_counter()
+                    sink.publish(result)
+                    if i == 0:
+                        result.stages_ms["publish"] = (time.perf_counter() - t) * 1e3
+                        result.latency_ms = (pylsl.local_clock() - arrival) * 1e3 if arrival else None
+                if not sinks:
+                    result.latency_ms = (pylsl.local_clock() - arrival) * 1e3 if arrival else None
+                hops += 1
+    except KeyboardInterrupt:
+        log.info("live: stopped (Ctrl-C)")
+    return hops
