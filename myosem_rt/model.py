@@ -18,8 +18,11 @@ A model directory (written by ``myosem train``, train/emg/export.py) holds:
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ import myosem_rt  # noqa: F401  (environment before onnxruntime)
 from myosem_rt.descriptors import N_DESCRIPTORS, patch_descriptors
 from myosem_rt.errors import MyosemError
 from myosem_rt.text_encoder import MANIFEST, l2_normalize, sha256_file
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "myosem-model/1"
 ENCODER_FILE = "encoder.onnx"
@@ -255,3 +260,16 @@ def bench_model(args: Any, config: dict[str, Any]) -> int:
         f"batch of 64 windows  {batch_ms:8.2f} ms  ({batch_ms / 64:.3f} ms per window)",
     ]))
     return 0
+
+
+def trained_config(model: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with ``model``'s windows (ms) and filters, so that live and evaluation data are cut and
+    filtered exactly as the training data was. A model that records no filters keeps config ``filters``."""
+    cfg = copy.deepcopy(dict(config))
+    cfg["windows"] = {"window_ms": model.window_ms, "hop_ms": model.hop_ms, "patch_ms": model.patch_ms}
+    filters = (getattr(model, "manifest", None) or {}).get("filters")
+    if filters is None:
+        log.warning("model %s records no filters; using config 'filters'", getattr(model, "directory", model))
+    else:
+        cfg["filters"] = dict(filters)
+    return cfg

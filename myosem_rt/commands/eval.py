@@ -77,16 +77,13 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     import numpy as np
 
     from myosem_rt.errors import ConfigError
+    from myosem_rt.model import trained_config
     from myosem_rt.retrieval import emg_to_text, text_to_emg
     from myosem_rt.stream.windows import WindowSpec
     from myosem_rt.windowing import load_windows
 
-    filters = (getattr(model, "manifest", None) or {}).get("filters")
-    if filters is None:
-        log.warning("model %s records no filters; using config 'filters'", model_dir)
-        filters = config["filters"]
     spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
-    cfg, loader = {**config, "filters": filters}, _checked_loader(model, model_dir)
+    cfg, loader = trained_config(model, config), _checked_loader(model, model_dir)
     ids = np.asarray(model.class_ids, dtype=np.int64)
     z_parts, label_parts, dataset = [], [], None
     for path in files:  # one file at a time: only embeddings are kept, never all windows at once

@@ -37,12 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def open_live(model_dir: str, config: dict[str, Any], selector: Any) -> tuple[Any, Any]:
     """Load the model and open the stream through a pipeline built from the model (checked compatible)."""
-    from myosem_rt.live.engine import check_compatible, consumer_config
-    from myosem_rt.model import MyoSemModel
+    from myosem_rt.live.engine import check_compatible
+    from myosem_rt.model import MyoSemModel, trained_config
     from myosem_rt.stream.consumer import StreamConsumer
 
     model = MyoSemModel.load(model_dir, threads=1)
-    consumer = StreamConsumer(consumer_config(model, config), selector)
+    consumer = StreamConsumer(trained_config(model, config), selector)
     p = consumer.pipeline
     try:
         check_compatible(model, p.n_channels, p.fs, repr(consumer.inlet.name))

@@ -40,14 +40,14 @@ def _recording(args: Any, model: Any) -> Path | None:
 def _windows(model: Any, config: dict[str, Any], session: Any | None, n: int) -> list[tuple[Any, Any]]:
     """(samples, descriptors) of ``n`` windows made by the live pipeline (or random at input scale)."""
     from myosem_rt.descriptors import patch_descriptors
-    from myosem_rt.live.engine import consumer_config
+    from myosem_rt.model import trained_config
     from myosem_rt.stream.consumer import Pipeline
 
     if session is None:
         scale = np.asarray(model.manifest.get("normalisation", {}).get("x_std", 1.0), dtype=np.float64)
         x = np.random.default_rng(0).standard_normal((n, model.window, model.n_channels)) * scale
         return [(w, patch_descriptors(w[None], model.patch)[0]) for w in x]
-    pipe = Pipeline(model.fs, model.n_channels, consumer_config(model, config))
+    pipe = Pipeline(model.fs, model.n_channels, trained_config(model, config))
     out: list[tuple[Any, Any]] = []
     emg, step = session.emg, round(0.02 * model.fs)
     first = session.n_samples // 2
@@ -125,8 +125,9 @@ class _AllReceived:
 def end_to_end(model: Any, config: dict[str, Any], session: Any, seconds: float) -> list[Any]:
     """Replay ``seconds`` of ``session`` at real time through consumer, engine and result outlet."""
     from devices.replay import ReplayDevice
-    from myosem_rt.live.engine import LiveEngine, LiveSettings, consumer_config, run_live
+    from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
     from myosem_rt.live.outputs import ResultOutlet
+    from myosem_rt.model import trained_config
     from myosem_rt.stream.consumer import StreamConsumer
     from myosem_rt.stream.inlet import StreamSelector
 
@@ -138,7 +139,7 @@ def end_to_end(model: Any, config: dict[str, Any], session: Any, seconds: float)
     collect = _Collect()
     try:
         replay.ready.wait(10.0)
-        consumer = StreamConsumer(consumer_config(model, config), StreamSelector(name=replay.spec.name))
+        consumer = StreamConsumer(trained_config(model, config), StreamSelector(name=replay.spec.name))
         outlet = ResultOutlet(model, f"bench-results-{tag}", consumer.inlet.source_id, model.fs / model.hop)
         done = _AllReceived(consumer, replay.n_selected)
         try:

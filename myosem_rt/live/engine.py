@@ -1,9 +1,10 @@
 """Per-hop inference: one window in, a ranked list of class descriptions and a smoothed label out.
 
-The pipeline in front of the engine is configured from the *model* (:func:`consumer_config`): window,
-hop and patch in milliseconds and the filters recorded in its manifest, so the windows seen live are built
-exactly like the ones it was trained and evaluated on. :func:`check_compatible` refuses a stream whose
-channel count or rate differs from the model's with one line naming both.
+The pipeline in front of the engine is configured from the *model*
+(:func:`myosem_rt.model.trained_config`): window, hop and patch in milliseconds and the filters recorded in
+its manifest, so the windows seen live are built exactly like the ones it was trained and evaluated on.
+:func:`check_compatible` refuses a stream whose channel count or rate differs from the model's with one
+line naming both.
 
 Per hop (:meth:`LiveEngine.step`): ``model.encode`` (window + the consumer's incremental descriptors) ->
 cosine scores against the class prototypes -> the raw top-K -> smoothing -> label. Smoothing
@@ -28,7 +29,6 @@ it) to the result being published; per-stage times (encode, rank, smooth, publis
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections import Counter, deque
@@ -80,18 +80,6 @@ class LiveSettings:
             raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
                               f"{s.top_k}")
         return s
-
-
-def consumer_config(model: Any, config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with the model's windows (ms) and filters, so the live windows are the trained ones."""
-    cfg = copy.deepcopy(dict(config))
-    cfg["windows"] = {"window_ms": model.window_ms, "hop_ms": model.hop_ms, "patch_ms": model.patch_ms}
-    filters = model.manifest.get("filters")
-    if filters is None:
-        log.warning("model %s records no filters; using config 'filters'", model.directory)
-    else:
-        cfg["filters"] = dict(filters)
-    return cfg
 
 
 def check_compatible(model: Any, n_channels: int, fs: float, stream: str) -> None:
