@@ -43,8 +43,11 @@ TEXT_DIR = "text"
 REQUIRED_FILES = (ENCODER_FILE, PROTOTYPES_FILE, CLASSES_FILE)
 REQUIRED_KEYS = ("schema", "n_channels", "fs", "window", "hop", "patch", "window_ms", "hop_ms", "patch_ms",
                  "dim", "vocabulary", "files")
-#: The model a bare ``myosem bench model`` / live session uses when no directory is given.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+#: Shipped models (package data): name -> directory. ``--model`` takes a name or any directory.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+SHIPPED = {"3dc-armband": MODELS_DIR / "3dc-armband", "myo-armband": MODELS_DIR / "myo-armband"}
+#: The model a bare ``myosem bench model`` uses when no directory is given.
+DEFAULT_MODEL_DIR = SHIPPED["3dc-armband"]
 
 
 class ModelError(MyosemError):
@@ -90,6 +93,28 @@ def read_model_manifest(model_dir: Path, verify: bool = True) -> dict[str, Any]:
     return manifest
 
 
+def resolve_model(name_or_dir: str | Path) -> Path:
+    """A shipped model's name (``3dc-armband``, ``myo-armband``) or a model directory -> its directory."""
+    if str(name_or_dir) in SHIPPED and not Path(name_or_dir).is_dir():
+        return SHIPPED[str(name_or_dir)]
+    return Path(name_or_dir).expanduser()
+
+
+def model_for_stream(n_channels: int, fs: float) -> Path:
+    """The shipped model for a stream of this shape; :class:`ModelError` when none fits (use ``--model``)."""
+    shapes = []
+    for name, path in SHIPPED.items():
+        try:
+            manifest = read_model_manifest(path, verify=False)
+        except ModelError:
+            continue
+        shapes.append(f"{name}: {manifest['n_channels']} ch @ {float(manifest['fs']):g} Hz")
+        if int(manifest["n_channels"]) == int(n_channels) and float(manifest["fs"]) == float(fs):
+            return path
+    raise ModelError(f"no shipped model for a {n_channels}-channel {fs:g} Hz stream "
+                     f"({'; '.join(shapes) or 'none installed'}); train one and pass --model DIR")
+
+
 class MyoSemModel:
     """EMG windows -> unit-norm embeddings z, ranked by cosine against the class text prototypes."""
 
@@ -118,7 +143,7 @@ class MyoSemModel:
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 1, verify: bool = True) -> MyoSemModel:
         """Open and validate a model directory; ``threads`` = onnxruntime intra-op threads (default 1)."""
-        model_dir = Path(model_dir).expanduser()
+        model_dir = resolve_model(model_dir)
         manifest = read_model_manifest(model_dir, verify)
         arrays = _read_prototypes(model_dir / PROTOTYPES_FILE, int(manifest["dim"]))
         classes = _read_classes(model_dir / CLASSES_FILE, arrays["class_ids"])

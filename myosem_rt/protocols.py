@@ -21,6 +21,10 @@ Shared recordings (``<data>/3dc``, ``<data>/myodisco``, ``<data>/ciil_shift``):
 - ``myodisco-session``: day1 -> day2, all subjects.
 - ``myodisco-position``: day1 + day2 -> position1-4, all subjects.
 - ``ciil-shift``: train -> shift1-4, all subjects.
+- ``myo-user``: the Myo Armband model (vocabulary ``myo``): MyoDisCo and CIIL together, every session,
+  subject-disjoint: MyoDisCo S9-S11 and CIIL S17-S21 are tested (``test_subjects`` replaces both lists;
+  the two datasets number different people independently). CIIL labels are translated to the ``myo``
+  class ids by action (:func:`myosem_rt.windowing.load_windows`); windows are selected by file.
 
 NinaPro (``DB2_s<n>/S<n>_E<e>_A1.mat`` and ``DB3_s<n>/...`` anywhere under the data folder):
 
@@ -66,6 +70,7 @@ DUPLICATES: tuple[tuple[str, int, str, int, frozenset[int] | None], ...] = (
 THREEDC_TEST_SUBJECTS = frozenset({15, 16, 17, 18})
 THREEDC_HELD_OUT = frozenset({3, 6, 10})
 MYODISCO_TEST_SUBJECTS = frozenset({9, 10, 11})
+CIIL_TEST_SUBJECTS = frozenset(range(17, 22))
 DB2_HELD_OUT = frozenset({3, 11, 16, 27, 35, 46})
 DB2_TRAIN_REPS = frozenset({1, 3, 4, 6})
 DB2_TEST_REPS = frozenset({2, 5})
@@ -255,6 +260,44 @@ def _user(name: str, key: str, description: str, sessions: frozenset[str] | None
         frozenset(), vocabulary)
 
 
+@dataclass(frozen=True)
+class FileSelection:
+    """A window mask by recording: windows of these files (by folder/name) pass.
+
+    For sets that mix datasets (their :attr:`WindowSet.dataset` is a vocabulary's, so :class:`Selection`'s
+    dataset test does not apply); the split that uses it names each side's files exactly.
+    """
+
+    files: frozenset[str]
+
+    def __call__(self, ws: WindowSet) -> np.ndarray:
+        names = np.array([f"{Path(p).parent.name}/{Path(p).name}" in self.files for p in ws.files] + [False])
+        index = ws.file_index if ws.file_index is not None else np.full(len(ws), -1)
+        return names[index]
+
+
+def _myo_user(data_dir: Path, **options) -> Split:
+    name = "myo-user"
+    subjects, max_files = _options(options, {"subjects", "max_files", "test_subjects"}, name)
+    given = options.get("test_subjects")
+    sides: dict[str, list[Path]] = {"train": [], "test": []}
+    for key, default in (("myodisco", MYODISCO_TEST_SUBJECTS), ("ciil", CIIL_TEST_SUBJECTS)):
+        files = [f for f in _shared_files(data_dir, _SOURCES[key]) if subjects is None or f[0] in subjects]
+        tested = frozenset(int(x) for x in given) if given is not None else default
+        sides["test"] += [p for s, _, p in files if s in tested]
+        sides["train"] += [p for s, _, p in files if s not in tested]
+    for side, chosen in sides.items():
+        sides[side] = chosen[:max_files] if max_files is not None else chosen
+        if not sides[side]:
+            raise ConfigError(f"protocol {name}: no {side} files left (check the data folder and options)")
+    label = "given" if given is not None else "MyoDisCo S9-S11, CIIL S17-S21"
+    return Split(name, f"Myo Armband: MyoDisCo + CIIL, every session, subject-disjoint (tested: {label})",
+                 sides["train"], sides["test"],
+                 FileSelection(frozenset(f"{p.parent.name}/{p.name}" for p in sides["train"])),
+                 FileSelection(frozenset(f"{p.parent.name}/{p.name}" for p in sides["test"])),
+                 frozenset(), "myo")
+
+
 def _db2_db3(data_dir: Path, **options) -> Split:
     name = "db2-db3"
     subjects, max_files = _options(options, {"subjects", "max_files"}, name)
@@ -291,6 +334,7 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {
                                  _R({f"position{i}" for i in range(1, 5)}), None, None, _R()),
     "ciil-shift": partial(_within, "ciil-shift", "ciil", "CIIL ElectrodeShift train -> shift1-4",
                           _R({"train"}), _R({f"shift{i}" for i in range(1, 5)}), None, None, _R()),
+    "myo-user": _myo_user,
     "db2-rand": partial(_within, "db2-rand", "db2", "NinaPro DB2, repetitions 1, 3, 4, 6 -> 2, 5",
                         None, None, DB2_TRAIN_REPS, DB2_TEST_REPS, _R()),
     "db2-user": partial(_user, "db2-user", "db2", "NinaPro DB2, subject-disjoint (last quarter tested)",

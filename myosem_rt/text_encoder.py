@@ -36,7 +36,7 @@ TOKENIZER_FILE = "tokenizer.json"
 PROTOTYPES_FILE = "prototypes.npz"
 VIEWS = ("t0", "t1", "t2", "t3")
 #: Where a model shipped inside the package keeps its text side (used when no directory is given).
-DEFAULT_TEXT_DIR = Path(__file__).resolve().parent / "models" / "default" / "text"
+DEFAULT_TEXT_DIR = Path(__file__).resolve().parent / "models" / "3dc-armband" / "text"
 
 
 class TextModelError(MyosemError):

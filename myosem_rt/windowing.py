@@ -21,6 +21,12 @@ Repetition 0 (NinaPro marks rest between movements with it) is replaced by the r
 movement trial (the first one for leading rest), so rest windows split with their repetition in the
 repetition-based protocols. The shared recordings give rest its own repetitions and are unaffected.
 
+Several datasets in one set (``vocabulary``): files of different datasets recorded by the same device (equal
+rate, channel count and window lengths, e.g. MyoDisCo and CIIL on the Myo Armband) load together when a
+target vocabulary is given; each file's class ids are translated to the vocabulary's by shared action
+(:func:`myosem_rt.vocab.class_map`), and the set is named after the vocabulary's dataset. Files of the
+vocabulary's own dataset keep their ids.
+
 ``max_windows_per_file`` keeps a deterministic, class-stratified random subset of each file's windows
 (proportional allocation, largest remainder; seeded by ``seed`` and the file's folder/name, so a file gives
 the same windows wherever the data lives), in time order. Everything is float32: a full 3DC load is
@@ -42,6 +48,7 @@ from myosem_rt.descriptors import patch_descriptors
 from myosem_rt.errors import ConfigError
 from myosem_rt.stream.filters import StreamingFilter, design_filters
 from myosem_rt.stream.windows import WindowSpec
+from myosem_rt.vocab import Vocabulary, class_map, describes, vocabulary_for_dataset
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +162,15 @@ def load_windows(
     seed: int = 0,
     spec: WindowSpec | None = None,
     loader: Callable[[Path], Any] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> WindowSet:
-    """Windows of every file (see the module docstring). Files must share dataset, rate and channel count.
+    """Windows of every file (see the module docstring). Files must share rate and channel count, and the
+    dataset unless ``vocabulary`` translates their labels into one class space.
 
     ``spec`` imposes window/hop/patch in samples (its ``fs`` must equal the files' rate); ``loader`` replaces
     :func:`myosem_rt.recordings.load_session` (tests pass in-memory sessions). Raises :class:`ConfigError`.
     """
+    imposed = spec
     if loader is None:
         from myosem_rt.recordings import load_session as loader
     files = [Path(f) for f in files]
@@ -170,6 +180,7 @@ def load_windows(
         raise ConfigError(f"max_windows_per_file must be >= 1, got {max_windows_per_file}")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _PER_WINDOW}
     first = None
+    datasets: list[str] = []
     for index, path in enumerate(files):
         s = loader(path)
         if first is None:
@@ -182,14 +193,16 @@ def load_windows(
             log.info("windows: %s @ %g Hz: %d/%d/%d samples (window/hop/patch), %s",
                      s.dataset, s.fs, spec.window, spec.hop, spec.patch, design.description)
         else:
-            f_path, f = first
-            if (s.dataset, s.fs, s.n_channels) != (f.dataset, f.fs, f.n_channels):
-                raise ConfigError(
-                    f"{path}: {s.dataset} {s.n_channels} ch @ {s.fs:g} Hz does not match {f_path.name}: "
-                    f"{f.dataset} {f.n_channels} ch @ {f.fs:g} Hz (one dataset, rate and channel count)")
+            _check_compatible(path, s, *first, vocabulary is not None)
+            if imposed is None and s.dataset != first[1].dataset and \
+                    dataset_spec(config, s.dataset, s.fs) != spec:
+                raise ConfigError(f"{path}: config 'datasets' windows of {s.dataset} differ from those of "
+                                  f"{first[1].dataset}; they cannot train one model")
+        if s.dataset not in datasets:
+            datasets.append(s.dataset)
         filtered = StreamingFilter(design, s.n_channels).process(s.emg).astype(np.float32)
         starts = trial_windows([(t.start, t.stop) for t in s.trials()], spec.window, spec.hop)
-        labels = s.label[starts].astype(np.int64)
+        labels = _labels_in(vocabulary, s, path, s.label[starts].astype(np.int64))
         if max_windows_per_file is not None:
             keep = stratified_subsample(labels, max_windows_per_file, _file_rng(path, seed))
             starts, labels = starts[keep], labels[keep]
@@ -207,10 +220,36 @@ def load_windows(
     _, f = first
     arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
     arrays["session"] = arrays["session"].astype(str)
-    ws = WindowSet(**arrays, fs=f.fs, window=spec.window, hop=spec.hop, patch=spec.patch, dataset=f.dataset,
-                   class_names=dict(f.class_names), files=tuple(files))
+    dataset, class_names = f.dataset, dict(f.class_names)
+    if vocabulary is not None and not all(describes(vocabulary, d) for d in datasets):
+        if len(datasets) > 1:
+            dataset = vocabulary.dataset
+        class_names = {c.class_id: c.t0 for c in vocabulary.classes}
+    ws = WindowSet(**arrays, fs=f.fs, window=spec.window, hop=spec.hop, patch=spec.patch, dataset=dataset,
+                   class_names=class_names, files=tuple(files))
     log.info("windows: %d from %d file(s), %d classes", len(ws), len(files), len(ws.class_counts()))
     return ws
+
+
+def _check_compatible(path: Path, s: Any, f_path: Path, f: Any, several_datasets: bool) -> None:
+    if (s.fs, s.n_channels) != (f.fs, f.n_channels) or (s.dataset != f.dataset and not several_datasets):
+        raise ConfigError(
+            f"{path}: {s.dataset} {s.n_channels} ch @ {s.fs:g} Hz does not match {f_path.name}: "
+            f"{f.dataset} {f.n_channels} ch @ {f.fs:g} Hz (one rate and channel count, and one dataset "
+            "unless a vocabulary translates the labels)")
+
+
+def _labels_in(vocabulary: Vocabulary | None, session: Any, path: Path, labels: np.ndarray) -> np.ndarray:
+    """``labels`` of ``session`` as class ids of ``vocabulary`` (unchanged for its own dataset)."""
+    if vocabulary is None or describes(vocabulary, session.dataset):
+        return labels
+    mapping = class_map(vocabulary_for_dataset(session.dataset), vocabulary)
+    unknown = sorted(set(np.unique(labels).tolist()) - set(mapping))
+    if unknown:
+        raise ConfigError(f"{path}: class ids {unknown} are not in the {session.dataset} vocabulary")
+    lut = np.full(max(mapping) + 1, -1, dtype=np.int64)
+    lut[list(mapping)] = list(mapping.values())
+    return lut[labels]
 
 
 def bench_windows(args: Any, config: Mapping[str, Any]) -> int:

@@ -27,7 +27,9 @@ class FakeModel:
 
     def __init__(self, prototypes: np.ndarray, class_ids: list[int], *, n_channels: int = 8,
                  fs: float = 200.0, window: int = 40, hop: int = 10, patch: int = 5,
-                 filters: dict | None = None, centre: np.ndarray | None = None) -> None:
+                 filters: dict | None = None, centre: np.ndarray | None = None,
+                 vocabulary: str = "myodisco") -> None:
+        self.vocabulary = vocabulary
         self.prototypes = prototypes / np.linalg.norm(prototypes, axis=1, keepdims=True)
         self.class_ids = class_ids
         self.class_names = {i: f"class {i}" for i in class_ids}
@@ -59,7 +61,7 @@ def centroid_model(ciil_train: Path) -> FakeModel:
     feat = ws.desc[..., 1].mean(axis=1)
     centre = feat.mean(axis=0)
     protos = np.stack([(feat[ws.label == c] - centre).mean(axis=0) for c in range(5)])
-    return FakeModel(protos, list(range(5)), centre=centre)
+    return FakeModel(protos, list(range(5)), centre=centre, vocabulary="ciil")
 
 
 def _random_model(n_classes: int = 10, **kwargs) -> FakeModel:
@@ -97,7 +99,7 @@ def test_eval_protocol_prints_and_writes_json(monkeypatch: pytest.MonkeyPatch, c
 def test_shuffled_prototypes_fall_to_chance(ciil_train: Path, centroid_model: FakeModel) -> None:
     good = eval_cmd.evaluate(centroid_model, "m", [ciil_train], CONFIG, episodes=30, n_resamples=20)
     shuffled = FakeModel(centroid_model.prototypes[np.roll(np.arange(5), 2)], list(range(5)),
-                         centre=centroid_model.centre)
+                         centre=centroid_model.centre, vocabulary="ciil")
     bad = eval_cmd.evaluate(shuffled, "m", [ciil_train], CONFIG, episodes=30, n_resamples=20)
     assert good["n_windows"] == bad["n_windows"] == len(load_windows([ciil_train], CONFIG))  # every window
     assert bad["emg_to_text"]["R@1"] < 0.2 < 0.8 < good["emg_to_text"]["R@1"]
@@ -123,7 +125,7 @@ def test_eval_uses_the_models_windows_and_filters(myo_file: Path) -> None:
 
 @pytest.mark.realdata
 def test_held_out_classes_reported(data_dir: Path) -> None:
-    model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25)
+    model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25, vocabulary="3dc")
     from myosem_rt.protocols import split
 
     sp = split("3dc-class", data_dir, subjects=[1])
@@ -142,7 +144,7 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     ("rate", [], "model MODEL_DIR expects 10 ch @ 1000 Hz but"),
     ("vocab", [], "data classes [5, 6, 7, 8, 9] are not in the vocabulary of model MODEL_DIR"),
     ("protocol", ["--protocol", "nope"], "unknown protocol 'nope'"),
-    ("mixed", [], "b.mat: CIIL_ElectrodeShift recording among MyoDisCo recordings"),
+    ("mixed", [], "vocabulary 'ciil' has no class for myodisco class 1 'double_tap' (action double_tap)"),
 ])
 def test_one_line_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, myo_file: Path,
                          data_dir: Path, tmp_path: Path, kind: str, argv_extra: list[str],
@@ -152,8 +154,8 @@ def test_one_line_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     else:
         model = _random_model(5)
     data = str(data_dir) if kind == "protocol" else str(myo_file)
-    if kind == "mixed":  # a folder holding recordings of two datasets with the same channels and rate
-        model = _random_model()
+    if kind == "mixed":  # two datasets of one device; MyoDisCo's classes have no CIIL counterpart
+        model = _random_model(5, vocabulary="ciil")
         (tmp_path / "a.mat").symlink_to(myo_file)
         (tmp_path / "b.mat").symlink_to(data_dir / "ciil_shift" / "S1_train.mat")
         data = str(tmp_path)
@@ -162,6 +164,17 @@ def test_one_line_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     assert len(err) == 1 and message in err[0]
     if kind == "rate":
         assert str(myo_file) in err[0] and "8 ch @ 200 Hz" in err[0]
+
+
+@pytest.mark.realdata
+def test_other_dataset_of_the_device_is_translated_by_action(data_dir: Path, ciil_train: Path) -> None:
+    """A MyoDisCo-vocabulary model tested on a CIIL recording: CIIL ids become MyoDisCo ids of the same
+    action (1 Hand_Close -> 5 hand_close, 3 Wrist_Extension -> 2 extension ...), never compared raw."""
+    own = load_windows([ciil_train], CONFIG)
+    result = eval_cmd.evaluate(_random_model(), "m", [ciil_train], CONFIG, episodes=3, n_resamples=3)
+    expected = {0: 0, 1: 5, 2: 6, 3: 2, 4: 4}
+    assert result["classes"] == {expected[c]: n for c, n in own.class_counts().items()}
+    assert result["dataset"] == "CIIL_ElectrodeShift"
 
 
 @pytest.mark.realdata

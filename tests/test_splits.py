@@ -39,8 +39,12 @@ def _sides(name: str, root: Path, **options):
     return sp, _side(sp.train_files, sp.train_mask), _side(sp.test_files, sp.test_mask)
 
 
+def _subjects_each(files: list[Path]) -> list[int]:
+    return [int(p.name.split("_")[0][1:]) for p in files]
+
+
 def _subjects(files: list[Path]) -> set[int]:
-    return {int(p.name.split("_")[0][1:]) for p in files}
+    return set(_subjects_each(files))
 
 
 @pytest.mark.realdata
@@ -48,8 +52,13 @@ def _subjects(files: list[Path]) -> set[int]:
 def test_file_level_sides(data_dir: Path, name: str) -> None:
     sp = split(name, data_dir)
     assert sp.name == name and sp.description and sp.train_files and sp.test_files
-    assert sp.vocabulary in {"3dc", "myodisco", "ciil"}
-    if name.endswith("-user"):
+    assert sp.vocabulary in {"3dc", "myodisco", "ciil", "myo"}
+    if name == "myo-user":  # two datasets, each numbering its own people: disjoint per folder
+        people = [{(p.parent.name, s) for p, s in zip(f, _subjects_each(f), strict=True)}
+                  for f in (sp.train_files, sp.test_files)]
+        assert not people[0] & people[1]
+        assert {p.parent.name for p in sp.test_files} == {"myodisco", "ciil_shift"}
+    elif name.endswith("-user"):
         assert not _subjects(sp.train_files) & _subjects(sp.test_files)
         if name == "3dc-user":
             assert {13, 14} <= _subjects(sp.train_files) and _subjects(sp.test_files) == {15, 16, 17, 18}

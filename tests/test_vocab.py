@@ -20,7 +20,7 @@ from myosem_rt.vocab import (
     vocabulary_for_dataset,
 )
 
-EXPECTED = {"3dc", "myodisco", "ciil", "scheme_englehart", "ninapro_db2", "ninapro_db1"}
+EXPECTED = {"3dc", "myo", "myodisco", "ciil", "scheme_englehart", "ninapro_db2", "ninapro_db1"}
 VOCABS = sorted(EXPECTED)
 
 

@@ -181,7 +181,7 @@ def run_training(
         text_protos = rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE)
 
         ws = load_windows(sp.train_files, runtime_config, max_windows_per_file=cfg.max_windows_per_file,
-                          seed=cfg.seed)
+                          seed=cfg.seed, vocabulary=vocab)
         train = ws.subset(sp.train_mask(ws))
         del ws  # the training side is a copy: do not hold the full load twice
         classes = sorted(train.class_counts())

@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="recording file or folder (with --protocol: the folder holding 3dc/, myodisco/ ...)")
     p.add_argument("--protocol", metavar="NAME", help="test on this protocol's test split (e.g. 3dc-rand)")
     p.add_argument("--subjects", type=int, nargs="+", metavar="N", help="protocol: only these subjects")
+    p.add_argument("--test-subjects", type=int, nargs="+", metavar="N",
+                   help="subject-disjoint protocols: the tested subjects")
     p.add_argument("--max-files", type=int, metavar="N", help="protocol: at most N test files")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="class-stratified random subset of N windows per file (default: all)")
@@ -80,18 +82,20 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     from myosem_rt.model import trained_config
     from myosem_rt.retrieval import emg_to_text, text_to_emg
     from myosem_rt.stream.windows import WindowSpec
+    from myosem_rt.vocab import load_vocabulary
     from myosem_rt.windowing import load_windows
 
     spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
     cfg, loader = trained_config(model, config), _checked_loader(model, model_dir)
     ids = np.asarray(model.class_ids, dtype=np.int64)
-    z_parts, label_parts, dataset = [], [], None
+    vocabulary = load_vocabulary(model.vocabulary)
+    z_parts, label_parts, datasets = [], [], []
     for path in files:  # one file at a time: only embeddings are kept, never all windows at once
+        # labels in the model's class ids (translated by action for another dataset of the same device)
         ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
-                          loader=loader)
-        if dataset is not None and ws.dataset != dataset:
-            raise ConfigError(f"{path}: {ws.dataset} recording among {dataset} recordings")
-        dataset = ws.dataset
+                          loader=loader, vocabulary=vocabulary)
+        if ws.dataset not in datasets:
+            datasets.append(ws.dataset)
         if mask is not None:
             ws = ws.subset(mask(ws))
         unknown = sorted(set(np.unique(ws.label).tolist()) - set(ids.tolist()))
@@ -107,7 +111,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     protos = np.asarray(model.prototypes, dtype=np.float32)
     ids_, counts = np.unique(labels, return_counts=True)
     result: dict[str, Any] = {
-        "dataset": dataset, "n_windows": int(labels.size), "n_files": len(files),
+        "dataset": " + ".join(datasets), "n_windows": int(labels.size), "n_files": len(files),
         "classes": {int(c): int(n) for c, n in zip(ids_, counts, strict=True)},
         "window": {"window": spec.window, "hop": spec.hop, "patch": spec.patch, "fs": spec.fs},
         "emg_to_text": emg_to_text(z, labels, protos, ids, n_resamples=n_resamples, seed=seed),
@@ -154,8 +158,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     if args.protocol:
         from myosem_rt.protocols import split
 
-        options = {k: v for k, v in (("subjects", args.subjects), ("max_files", args.max_files))
-                   if v is not None}
+        options = {k: v for k, v in (("subjects", args.subjects), ("test_subjects", args.test_subjects),
+                                     ("max_files", args.max_files)) if v is not None}
         sp = split(args.protocol, Path(args.data), **options)
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:

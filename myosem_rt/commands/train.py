@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", required=True, metavar="NAME", help="evaluation protocol, e.g. 3dc-rand")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write (resumes)")
     p.add_argument("--subjects", type=int, nargs="+", metavar="N", help="protocol: only these subjects")
+    p.add_argument("--test-subjects", type=int, nargs="+", metavar="N",
+                   help="subject-disjoint protocols: test (never train on) these subjects")
     p.add_argument("--max-files", type=int, metavar="N", help="protocol: at most N files per side")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="class-stratified subset of N windows per file (default: the config's)")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                           "(pip install 'myosem-rt[train]')") from None
     from train.pipeline import run_training
 
-    options = {k: v for k, v in (("subjects", args.subjects), ("max_files", args.max_files)) if v is not None}
+    options = {k: v for k, v in (("subjects", args.subjects), ("test_subjects", args.test_subjects),
+                                 ("max_files", args.max_files)) if v is not None}
     for name in ("max_windows_per_file", "stage1_steps", "epochs", "threads"):
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("stage1_steps", "epochs") else 1):
@@ -79,8 +82,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
 def command_line(args: argparse.Namespace) -> str:
     """The command, rebuilt from the parsed options (what ran, whatever the caller's argv looked like)."""
     words = ["myosem"] + (["--config", str(args.config)] if getattr(args, "config", None) else []) + ["train"]
-    for name in ("train_config", "data", "protocol", "out", "subjects", "max_files", "max_windows_per_file",
-                 "stage1_steps", "epochs", "align_epochs", "device", "threads", "seed"):
+    for name in ("train_config", "data", "protocol", "out", "subjects", "test_subjects", "max_files",
+                 "max_windows_per_file", "stage1_steps", "epochs", "align_epochs", "device", "threads",
+                 "seed"):
         value = getattr(args, name, None)
         if value is None:
             continue

@@ -264,14 +264,35 @@ def _norm(name: str) -> str:
 
 def vocabulary_for_dataset(dataset: str) -> Vocabulary:
     """The packaged vocabulary whose name, ``dataset`` or ``aliases`` match (case/punctuation ignored)."""
-    wanted = _norm(dataset)
     for name in list_vocabularies():
         vocab = load_vocabulary(name)
-        if wanted in {_norm(n) for n in (vocab.name, vocab.dataset, *vocab.aliases)}:
+        if describes(vocab, dataset):
             return vocab
     raise ConfigError(
         f"dataset '{dataset}': no vocabulary describes it (known: {', '.join(list_vocabularies())})"
     )
+
+
+def class_map(source: Vocabulary, target: Vocabulary) -> dict[int, int]:
+    """Class id in ``source`` -> class id in ``target`` describing the same shared action.
+
+    Why by action: two datasets number their classes independently, but a class's meaning is its action id
+    (``hand_close``), so recordings of both can train and test one model (e.g. the ``myo`` vocabulary).
+    :class:`ConfigError` names the first source class whose action the target lacks.
+    """
+    by_action = {c.action: c.class_id for c in target.classes}
+    mapping = {}
+    for c in source.classes:
+        if c.action not in by_action:
+            raise ConfigError(f"vocabulary '{target.name}' has no class for {source.name} class {c.class_id} "
+                              f"'{c.t0}' (action {c.action})")
+        mapping[c.class_id] = by_action[c.action]
+    return mapping
+
+
+def describes(vocab: Vocabulary, dataset: str) -> bool:
+    """True when ``dataset`` is this vocabulary's own dataset (name, ``dataset`` or an alias)."""
+    return _norm(dataset) in {_norm(n) for n in (vocab.name, vocab.dataset, *vocab.aliases)}
 
 
 __all__ = [
@@ -279,6 +300,8 @@ __all__ = [
     "Action",
     "ClassText",
     "Vocabulary",
+    "class_map",
+    "describes",
     "list_vocabularies",
     "load_actions",
     "load_vocabulary",
