@@ -1,9 +1,8 @@
-"""`myosem live` end to end: a tiny real 3DC model, a replayed recording, LSL in and out.
+"""`myosem live` end to end with the shipped 3DC model: a replayed recording, LSL in and out.
 
-The model is trained once for this module (3DC subject 1, repetitions 1-4, the `tiny` config, ~35 s on
-CPU); the live runs replay repetition 5 of the same subject (never trained on), so the smoothed labels
-can be scored against the replay's ground-truth marker stream and compared with `myosem eval` on the
-same samples.
+The shipped model (``myosem_rt/models/3dc-armband``) was trained on 3DC subjects 1-17; the live runs replay
+subject 18, whom it never saw, so the smoothed labels can be scored against the replay's ground-truth
+marker stream and compared with `myosem eval` on the same samples.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from tests.lsl_helpers import unique_name
 # isort: split
 import pylsl  # after myosem_rt (LSLAPICFG)
 
-#: Repetition 5 of 3DC S1 (every class once, reps 1-4 are the training data): 48 s of signal at 4x.
-START_S, DURATION_S, SPEED = 210.0, 48.0, 4.0
+#: Repetition 5 of 3DC S18 (every class once, a subject the shipped model never saw): 56 s at 4x.
+REPETITION, DURATION_S, SPEED = 5, 56.0, 4.0
 #: Windows whose 200 ms span comes within this of a ground-truth label change are not scored.
 TRANSITION_S = 0.3
 
@@ -62,26 +61,37 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("live") / "model"
-    assert cli.main(["-q", "train", "--data", str(data_dir), "--out", str(out), "--train-config", "tiny",
-                     "--protocol", "3dc-rand", "--subjects", "1", "--device", "cpu"]) == 0
-    return out
+def model_dir() -> Path:
+    from myosem_rt.model import SHIPPED
+
+    path = SHIPPED["3dc-armband"]
+    assert (path / "manifest.json").is_file(), f"shipped model missing: {path}"
+    return path
 
 
 @pytest.fixture(scope="module")
-def session(threedc_file: Path):
-    return load_session(threedc_file)
+def unseen_file(data_dir: Path) -> Path:
+    return data_dir / "3dc" / "S18_E1_A1.mat"
 
 
 @pytest.fixture(scope="module")
-def live_run(model_dir: Path, session, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def session(unseen_file: Path):
+    return load_session(unseen_file)
+
+
+@pytest.fixture(scope="module")
+def start_s(session) -> float:
+    """Where repetition 5 starts, in seconds of the recording."""
+    return float(np.flatnonzero(session.repetition == REPETITION)[0] / session.fs)
+
+
+@pytest.fixture(scope="module")
+def live_run(model_dir: Path, session, start_s: float,
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Replay rep 5 at 4x into `myosem live --jsonl`, reading its markers and `-results` with plain pylsl."""
     name, results = unique_name("live"), unique_name("results")
     jsonl = tmp_path_factory.mktemp("live-run") / "live.jsonl"
-    replay = ReplayDevice(session, name=name, speed=SPEED, start_s=START_S, duration_s=DURATION_S,
+    replay = ReplayDevice(session, name=name, speed=SPEED, start_s=start_s, duration_s=DURATION_S,
                           wait_for_consumer=20.0)
     replay.linger_s = 60.0  # outlets stay up until stop(), after the inlets are closed
     replay.start()
@@ -132,7 +142,7 @@ def _scored(live_run: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 @pytest.mark.realdata
 @pytest.mark.lsl
 def test_live_labels_agree_with_ground_truth_and_with_eval(live_run: dict[str, Any], model_dir: Path,
-                                                           threedc_file: Path) -> None:
+                                                           unseen_file: Path) -> None:
     from myosem_rt.commands.eval import evaluate
     from myosem_rt.model import MyoSemModel
 
@@ -149,7 +159,7 @@ def test_live_labels_agree_with_ground_truth_and_with_eval(live_run: dict[str, A
 
     model = MyoSemModel.load(model_dir)
     first, end = live_run["first"], live_run["end"]
-    result = evaluate(model, str(model_dir), [threedc_file], load_config(), n_resamples=20, episodes=10,
+    result = evaluate(model, str(model_dir), [unseen_file], load_config(), n_resamples=20, episodes=10,
                       mask=lambda ws: (ws.start >= first) & (ws.start + ws.window <= end))
     eval_r1 = result["emg_to_text"]["R@1"]
     print(f"\nlive: {len(truth)} of {len(rows)} hops scored; smoothed top-1 agreement {live_acc:.3f}, raw "
