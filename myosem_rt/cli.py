@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "train": "myosem_rt.commands.train",
     "eval": "myosem_rt.commands.eval",
     "live": "myosem_rt.commands.live",
+    "gui": "myosem_rt.commands.gui",
+    "query": "myosem_rt.commands.query",
+    "calibrate-eval": "myosem_rt.commands.calibrate",
     "bench": "myosem_rt.commands.bench",
 }
 

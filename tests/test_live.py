@@ -265,3 +265,22 @@ def test_majority_smoothing_votes_over_the_last_hops() -> None:
     assert [sm.update(x)[0] for x in (a, b, a, b, b)] == [0, 1, 0, 1, 1]  # tie at hop 2: higher mean wins
     with pytest.raises(ConfigError, match="live.smoothing"):
         _smoother(smoothing="median")
+
+
+@pytest.mark.lsl
+def test_without_model_the_shipped_model_fitting_the_stream_is_used(tmp_path: Path) -> None:
+    """An 8 ch @ 200 Hz stream gets the Myo armband model; its class names are in every hop's ranking."""
+    from myosem_rt.model import MyoSemModel
+
+    name, jsonl = unique_name("live-auto"), tmp_path / "auto.jsonl"
+    sim = SyntheticArmband(name=name, n_channels=8, fs=200.0)
+    sim.start()
+    try:
+        assert sim.ready.wait(10.0)
+        assert _main(["-q", "live", "--name", name, "--jsonl", str(jsonl), "--duration", "2",
+                      "--results-name", unique_name("auto-results")]) == 0
+    finally:
+        sim.stop()
+    rows = _read_jsonl(jsonl)
+    names = set(MyoSemModel.load("myo-armband", verify=False).class_names)
+    assert rows and all(entry["name"] in names for r in rows for entry in r["topk"])

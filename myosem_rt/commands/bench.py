@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "text": "myosem_rt.text_encoder:bench_text",
     "live": "myosem_rt.live.bench:bench_live",
     "stream": "myosem_rt.stream.bench:bench_stream",
+    "gui": "myosem_rt.display.bench:bench_gui",
 }
 
 

@@ -1,4 +1,4 @@
-"""``myosem live --model DIR``: consume an EMG stream and describe it hop by hop, live.
+"""``myosem live [--model NAME|DIR]``: consume an EMG stream and describe it hop by hop, live.
 
 Per hop the model ranks the class descriptions for the latest window (:mod:`myosem_rt.live.engine`); the
 smoothed label, the top-K and the per-hop latency go to the LSL streams ``myosem-results`` /
@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="exported model directory (myosem train)")
+    p.add_argument("--model", metavar="NAME|DIR",
+                   help="a shipped model (3dc-armband, myo-armband) or a model directory (myosem train); "
+                        "default: the shipped model matching the stream's channel count and rate")
     p.add_argument("--name", help="EMG stream name (replaces config stream.* matching)")
     p.add_argument("--type", help="EMG stream type")
     p.add_argument("--source-id", help="EMG stream source_id")
@@ -33,15 +35,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-margin", type=float, metavar="M",
                    help="top-1 minus top-2 smoothed score below this: uncertain (0.02)")
     p.add_argument("--results-name", metavar="NAME", help="name of the output LSL streams (myosem-results)")
+    p.add_argument("--profile", metavar="PATH",
+                   help="per-user calibration profile (PATH.json + PATH.npz, myosem_rt.calibration)")
 
 
-def open_live(model_dir: str, config: dict[str, Any], selector: Any) -> tuple[Any, Any]:
-    """Load the model and open the stream through a pipeline built from the model (checked compatible)."""
+def open_live(model_dir: str | None, config: dict[str, Any], selector: Any,
+              profile: str | None = None) -> tuple[Any, Any]:
+    """Load the model (calibrated by ``profile`` when given, checked before any stream is opened) and open
+    the stream through a pipeline built from the model (checked compatible)."""
     from myosem_rt.live.engine import check_compatible
-    from myosem_rt.model import MyoSemModel, trained_config
+    from myosem_rt.model import MyoSemModel, model_for_stream, trained_config
     from myosem_rt.stream.consumer import StreamConsumer
+    from myosem_rt.stream.inlet import resolve_stream
 
+    if model_dir is None:  # the stream decides: look at it first, then open it with the fitting model
+        info = resolve_stream(selector, float(config["lsl"]["resolve_timeout_s"]))
+        model_dir = str(model_for_stream(info.channel_count(), info.nominal_srate()))
+        log.info("live: %s fits the stream %r", model_dir, info.name())
     model = MyoSemModel.load(model_dir, threads=1)
+    if profile:
+        from myosem_rt.calibration import load_profile_for
+
+        model = load_profile_for(profile, model)
     consumer = StreamConsumer(trained_config(model, config), selector)
     p = consumer.pipeline
     try:
@@ -63,7 +78,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         results_name=args.results_name)
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
                                           source_id=args.source_id)
-    model, consumer = open_live(args.model, config, selector)
+    model, consumer = open_live(args.model, config, selector, getattr(args, "profile", None))
     sinks: list[Any] = []
     try:
         sinks.append(ResultOutlet(model, settings.results_name, consumer.inlet.source_id,

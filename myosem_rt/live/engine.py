@@ -104,6 +104,7 @@ class Result:
     arrival: float | None = None  #: local_clock at the pull that delivered the window's last sample
     stages_ms: dict[str, float] = field(default_factory=dict)  #: encode, rank, smooth, publish
     latency_ms: float | None = None  #: arrival -> published
+    z: np.ndarray | None = None  #: (D,) the window's embedding (for text queries over the history)
 
     def record(self) -> dict[str, Any]:
         """The JSONL object of this hop."""
@@ -183,7 +184,7 @@ class LiveEngine:
         label_id = None if best is None else int(model.class_ids[best])
         stages = {"encode": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "smooth": (t3 - t2) * 1e3}
         return Result(int(window.index), int(window.segment), float(window.timestamp), scores, topk, label,
-                      label_id, smoothed, arrival, stages)
+                      label_id, smoothed, arrival, stages, z=np.asarray(z, dtype=np.float32).reshape(-1))
 
 
 def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: float | None = None,

@@ -1,0 +1,138 @@
+"""Opening a live session for a view: the stream, the model that fits it, its marker stream, the profile.
+
+Why one place: ``myosem gui`` and ``myosem demo`` (window or terminal) open a session the same way, in the
+same order. The EMG stream is resolved first so that, without ``--model``, the shipped model matching its
+channel count and rate is chosen (:func:`myosem_rt.model.model_for_stream`); the consumer is then built
+from the *model's* windows and filters (:func:`myosem_rt.model.trained_config`). A stream no shipped model
+fits is still shown (signal only, with a warning) unless ``--model`` was given, in which case a mismatch is
+the one-line error of :func:`myosem_rt.live.engine.check_compatible`.
+
+Ground truth: the ``<name>-labels`` marker stream of a replay or synthetic source. When the caller knows its
+name (the demo starts the source itself) the marker inlet is opened *before* the EMG inlet, because the
+source waits for its EMG consumer and then pushes its first marker at once; otherwise it is looked up
+after the EMG stream, briefly, since a real armband has none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from myosem_rt.display.worker import LiveWorker
+from myosem_rt.live.engine import LiveSettings, check_compatible
+from myosem_rt.stream.consumer import StreamConsumer
+from myosem_rt.stream.inlet import StreamSelector, resolve_stream
+
+# isort: split
+import pylsl  # after myosem_rt (LSLAPICFG)
+
+log = logging.getLogger(__name__)
+
+#: Seconds to look for the marker stream of a stream found by type/source_id (a real armband has none).
+MARKER_LOOKUP_S = 1.0
+MARKER_SUFFIX = "-labels"
+
+
+@dataclass
+class LiveSession:
+    """What a view needs: the running worker, the base model (None: signal only) and the profile."""
+
+    worker: LiveWorker
+    model: Any | None
+    profile: Any | None  #: calibration Profile (None without a model)
+    profile_path: Path | None  #: where changes are saved (None: kept in memory)
+    title: str  #: the stream, one line
+
+    def close(self) -> None:
+        self.worker.stop()
+
+
+def open_markers(name: str, timeout_s: float) -> pylsl.StreamInlet | None:
+    """The ground-truth marker inlet named ``name``, or None when it is not visible within ``timeout_s``."""
+    found = pylsl.resolve_byprop("name", name, 1, timeout_s)
+    if not found:
+        log.info("no marker stream '%s': no ground truth shown", name)
+        return None
+    inlet = pylsl.StreamInlet(found[0], processing_flags=pylsl.proc_clocksync)
+    inlet.open_stream(timeout=timeout_s)
+    return inlet
+
+
+def choose_model(model_arg: str | None, n_channels: int, fs: float, stream: str) -> Any | None:
+    """``--model`` (checked against the stream), else the shipped model for this shape, else None."""
+    from myosem_rt.model import ModelError, MyoSemModel, model_for_stream
+
+    if model_arg:
+        model = MyoSemModel.load(model_arg, threads=1)
+        check_compatible(model, n_channels, fs, stream)
+        return model
+    try:
+        path = model_for_stream(n_channels, fs)
+    except ModelError as exc:
+        log.warning("%s: showing the signal only", exc)
+        return None
+    log.info("model: %s (shipped, matches %d ch @ %g Hz)", path, n_channels, fs)
+    return MyoSemModel.load(path, threads=1)
+
+
+def load_profile(path: str | None, model: Any, config: Mapping[str, Any]) -> tuple[Any, Path | None]:
+    """The calibration profile at ``path`` (a new one, saved there on the first change, when none exists
+    yet), or a new in-memory profile when no path is given."""
+    from myosem_rt.calibration import Profile, profile_base
+
+    if path is None:
+        return Profile.new(model, "user", config=config), None
+    base = profile_base(path)
+    if base.with_name(base.name + ".json").exists():
+        profile = Profile.load(base, model)
+        log.info("profile %s: %d examples, %d enrolled class(es)", base, int(profile.counts.sum()),
+                 len(profile.enrolled))
+    else:
+        profile = Profile.new(model, base.name, config=config)
+        log.info("profile %s: new (saved on the first confirm / correct / new gesture)", base)
+    return profile, base
+
+
+def open_session(config: Mapping[str, Any], selector: StreamSelector, *, model: str | None = None,
+                 markers: str | None = None, profile: str | None = None) -> LiveSession:
+    """Resolve the stream, choose the model, open markers and consumer, start the worker (module doc)."""
+    from myosem_rt.model import trained_config
+
+    timeout = float(config["lsl"]["resolve_timeout_s"])
+    gui = config["gui"]
+    marker_inlet = open_markers(markers, timeout) if markers else None
+    try:
+        info = resolve_stream(selector, timeout)
+        shape = f"{info.channel_count()} ch @ {info.nominal_srate():g} Hz"
+        chosen = choose_model(model, int(info.channel_count()), float(info.nominal_srate()),
+                              repr(info.name()))
+        if profile and chosen is None:
+            from myosem_rt.errors import ConfigError
+
+            raise ConfigError(f"--profile {profile}: needs a model (no shipped model fits the {shape} "
+                              "stream; pass --model DIR)")
+        calibration, path = load_profile(profile, chosen, config) if chosen is not None else (None, None)
+        view = calibration.apply(chosen) if calibration is not None else None
+        cfg = trained_config(chosen, config) if chosen is not None else dict(config)
+        consumer = StreamConsumer(cfg, selector)
+    except BaseException:
+        if marker_inlet is not None:
+            marker_inlet.close_stream()
+        raise
+    try:
+        if marker_inlet is None:
+            marker_inlet = open_markers(consumer.inlet.name + MARKER_SUFFIX, min(MARKER_LOOKUP_S, timeout))
+        settings = LiveSettings.from_config(config)
+        worker = LiveWorker(consumer, view, settings, markers=marker_inlet, view_s=float(gui["view_s"]),
+                            history_s=float(gui["history_s"]))
+        worker.base_model = chosen
+    except BaseException:
+        if marker_inlet is not None:
+            marker_inlet.close_stream()
+        consumer.close()
+        raise
+    title = f"{info.source_id() or info.name()} ({shape})"
+    return LiveSession(worker.start(), chosen, calibration, path, title)
