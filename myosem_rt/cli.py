@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "query": "myosem_rt.commands.query",
     "calibrate-eval": "myosem_rt.commands.calibrate",
     "bench": "myosem_rt.commands.bench",
+    "report": "myosem_rt.commands.report",
 }
 
 

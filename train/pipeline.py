@@ -71,6 +71,9 @@ class TrainConfig:
     norm_windows: int = 20000  #: windows the normalisation statistics are fitted on (random subset)
     parity_windows: int = 256  #: real windows the ONNX export is checked on
     vocabularies: str | tuple[str, ...] = "all"  #: stage-1 text vocabularies ("all" or names)
+    #: text views whose embeddings make the class prototypes that stage 3 aligns to and the model ranks:
+    #: "all" (T0-T3, the method) or a subset, e.g. [t0] = the dataset's labels alone (text-side baseline)
+    prototype_views: str | tuple[str, ...] = "all"
     stage1: Stage1Config = field(default_factory=Stage1Config)
     model: ModelConfig = field(default_factory=ModelConfig)
     stage2: Stage2Config = field(default_factory=Stage2Config)
@@ -86,16 +89,49 @@ class TrainConfig:
         for key, build in sections.items():
             if key in values:
                 values[key] = build(values[key])
-        if isinstance(values.get("vocabularies"), list):
-            values["vocabularies"] = tuple(values["vocabularies"])
+        for key in ("vocabularies", "prototype_views"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        views = values.get("prototype_views", "all")
+        if views != "all" and (not views or set(views) - set(rtt.VIEWS)):
+            raise ConfigError(f"{source}: prototype_views must be 'all' or a list of {', '.join(rtt.VIEWS)}, "
+                              f"got {views!r}")
         return config_from_mapping(cls, values, source)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+        """Plain JSON values. Settings added after the first release are left out while they hold their
+        defaults (:data:`_ADDED_DEFAULTS`), so existing runs keep their fingerprints and still resume."""
+        out = json.loads(json.dumps(dataclasses.asdict(self), default=list))
+        for path, default in _ADDED_DEFAULTS.items():
+            *parents, key = path
+            section = out
+            for name in parents:
+                section = section[name]
+            if section.get(key) == default:
+                del section[key]
+        return out
+
+
+#: Settings added for the ablations (issue 6), with their defaults: omitted from TrainConfig.to_dict (the
+#: checkpoint fingerprint, the manifest) while at the default, so a default config hashes as it always did.
+_ADDED_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("prototype_views",): "all",
+    ("model", "descriptors"): True,
+}
 
 
 def load_train_config(name_or_path: str | Path = DEFAULT_CONFIG) -> TrainConfig:
-    """A packaged config by name (``myosem-small``, ``tiny``) or any YAML file by path."""
+    """A packaged config by name (``myosem-small``, ``tiny``) or any YAML file by path.
+
+    A config may start from another with ``base: NAME|FILE``: its sections are the base's, updated key by
+    key (the ablation configs are ``myosem-small`` plus one switch, so the two can never drift apart).
+    """
+    path, values = _read_train_config(name_or_path)
+    return TrainConfig.from_mapping(values, str(path))
+
+
+def _read_train_config(name_or_path: str | Path, depth: int = 0) -> tuple[Path, dict[str, Any]]:
+    """The mapping of a config file with its ``base`` chain resolved."""
     path = Path(name_or_path)
     if not path.suffix and (CONFIG_DIR / f"{name_or_path}.yaml").is_file():
         path = CONFIG_DIR / f"{name_or_path}.yaml"
@@ -109,20 +145,46 @@ def load_train_config(name_or_path: str | Path = DEFAULT_CONFIG) -> TrainConfig:
         raise ConfigError(f"{path}: not valid YAML") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of sections")
-    return TrainConfig.from_mapping(values, str(path))
+    base = values.pop("base", None)
+    if base is None:
+        return path, values
+    if depth >= 4:
+        raise ConfigError(f"{path}: 'base' chain too deep (a cycle?)")
+    base = Path(str(base))
+    if base.suffix and not base.is_absolute():  # a file path is relative to the config that names it
+        base = path.parent / base
+    _, merged = _read_train_config(base if base.suffix else str(base), depth + 1)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return path, merged
 
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Path) -> None:
-    """Train + export ``out_dir/text`` unless a finished run with the same settings is there."""
+def _stage1_settings(cfg: TrainConfig, vocab: Any, held_out: frozenset[int]
+                     ) -> tuple[list[str], list[tuple[str, int]], str]:
+    """(vocabularies, held-out (vocabulary, class) pairs, key) of a run's stage 1."""
     names = list_vocabularies() if cfg.vocabularies == "all" else list(cfg.vocabularies)
     if vocab.name not in names:
         names.append(vocab.name)
     held = sorted((vocab.name, int(c)) for c in held_out)
-    key = _digest({"stage1": cfg.stage1.to_dict(), "vocabularies": names, "held_out": held})
+    return names, held, _digest({"stage1": cfg.stage1.to_dict(), "vocabularies": names, "held_out": held})
+
+
+def stage1_key(cfg: TrainConfig, vocabulary: str, held_out: frozenset[int]) -> str:
+    """The key a finished stage 1 records in ``checkpoints/stage1.json``: two runs with the same key and
+    vocabulary export the same ``text/`` (a driver may copy it instead of training it again)."""
+    return _stage1_settings(cfg, load_vocabulary(vocabulary), held_out)[2]
+
+
+def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Path) -> None:
+    """Train + export ``out_dir/text`` unless a finished run with the same settings is there."""
+    names, held, key = _stage1_settings(cfg, vocab, held_out)
     marker = out_dir / CHECKPOINTS / "stage1.json"
     if marker.is_file() and json.loads(marker.read_text())["key"] == key and \
             (out_dir / "text" / rtt.MANIFEST).is_file():
@@ -178,7 +240,11 @@ def run_training(
         ctx.barrier()
         if ctx.device.type == "cpu":
             torch.set_num_threads(cfg.threads)
-        text_protos = rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE)
+            # subnormal floats (e.g. Adam's second moments of tiny gradients late in training) run 10-100x
+            # slower on x86 CPUs: a 3DC run slowed from 20 s to > 10 min per epoch after epoch 18
+            torch.set_flush_denormal(True)
+        text_protos = prototypes_from_views(
+            rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE), cfg.prototype_views)
 
         ws = load_windows(sp.train_files, runtime_config, max_windows_per_file=cfg.max_windows_per_file,
                           seed=cfg.seed, vocabulary=vocab)
@@ -217,6 +283,19 @@ def run_training(
     finally:
         if ctx.world > 1:
             teardown_distributed()
+
+
+def prototypes_from_views(protos: rtt.TextPrototypes, views: str | tuple[str, ...]) -> rtt.TextPrototypes:
+    """``protos`` with each class prototype rebuilt from the given views only (``"all"``: unchanged).
+
+    The stage-1 view embeddings are kept per class, so a labels-only prototype is normalize(T0 embedding)
+    and no text is embedded again; the model directory's ``prototypes.npz`` then holds these prototypes.
+    """
+    if views == "all":
+        return protos
+    rows = [protos.views.index(v) for v in views]
+    mean = protos.view_embeddings[:, rows].mean(axis=1)
+    return dataclasses.replace(protos, prototypes=rtt.l2_normalize(mean).astype(np.float32))
 
 
 def _apply_overrides(cfg: TrainConfig, o: dict[str, Any]) -> TrainConfig:

@@ -77,6 +77,10 @@ class ModelConfig:
     n_queries: int = 4  #: M semantic queries
     alpha: float = 0.5  #: weight of z_query against z_global
     heads_on_quantized: bool = False
+    #: False = ablation "without activation-aware descriptors": both gates are held at exactly 0, so the
+    #: tokens are raw patch embeddings + positions. The descriptor branch stays in the graph (times 0), so
+    #: the exported encoder keeps its ``desc`` input and the runtime feeds every model the same way.
+    descriptors: bool = True
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -149,6 +153,7 @@ class ActivationAwareEncoder(nn.Module):
         super().__init__()
         c, d = dims.n_channels, cfg.d_model
         self.n_patches, self.patch, self.n_channels = dims.n_patches, dims.patch, c
+        self.use_descriptors = bool(cfg.descriptors)
         self.norm = InputNorm(c)
         self.patch_embed = nn.Linear(dims.patch * c, d)
         self.phi_e = _mlp(2 * c, d)  # [rms; energy] of the C channels
@@ -167,6 +172,9 @@ class ActivationAwareEncoder(nn.Module):
         return xn[:, : self.n_patches * self.patch].reshape(-1, self.n_patches, self.patch * self.n_channels)
 
     def gates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.use_descriptors:  # ablation: the gated injection is switched off
+            zero = torch.zeros((), dtype=self.gate_e.dtype, device=self.gate_e.device)
+            return zero, zero
         return torch.sigmoid(self.gate_e), torch.sigmoid(self.gate_v)
 
     def forward(self, x: torch.Tensor, desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

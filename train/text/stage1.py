@@ -202,6 +202,9 @@ def _lr_factor(step: int, total: int, warmup_frac: float) -> float:
 def train_stage1(tower: TextTower, texts: TrainingTexts, cfg: Stage1Config) -> list[dict[str, float]]:
     """Train the tower's top in place; returns the per-step loss history. Only ``texts`` are ever embedded."""
     torch.manual_seed(cfg.seed)
+    if cfg.steps == 0:  # the base model as it is (ablation "without stage 1"): nothing to cache or train
+        tower.eval()
+        return []
     rng = np.random.default_rng(cfg.seed)
     cache = StateCache(tower, texts.all_texts())
     groups = [

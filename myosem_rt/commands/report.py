@@ -1,0 +1,103 @@
+"""``myosem report``: regenerate ``docs/results.md`` and ``docs/figures/*.png`` from the trained runs.
+
+Reads ``--runs`` (``runs/myosem/P``, ``runs/baselines/P``, ``runs/<ablation>/P``; see :mod:`train.suite`)
+and writes the comparative tables (:mod:`train.report`) and figures of one model (:mod:`train.figures`).
+``--train`` first runs every missing job for the protocols -- MyoSem-RT, the EMG baselines, the text
+baseline, the ablations -- with the ``reduced`` CPU recipe or the ``full`` GPU one, resuming interrupted
+ones; ``--dry-run`` lists those jobs' commands. Needs the ``train`` extra (matplotlib; torch for training
+and the query-attention figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from myosem_rt.errors import ConfigError
+
+HELP = ("regenerate docs/results.md and its figures from trained runs (MyoSem-RT, baselines, ablations); "
+        "--train runs them first")
+
+#: Figures come from the first of these protocols with a MyoSem model (unless --figure-protocol).
+FIGURE_PROTOCOLS = ("3dc-rand", "myodisco-rand", "myo-user", "3dc-user", "myodisco-session", "ciil-shift")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", default="runs", metavar="DIR", help="run directories (default runs)")
+    p.add_argument("--out", default="docs", metavar="DIR", help="writes DIR/results.md, DIR/figures/ (docs)")
+    p.add_argument("--data", default=os.environ.get("MYOSEM_DATA"), metavar="DIR",
+                   help="folder holding the recordings (default $MYOSEM_DATA)")
+    p.add_argument("--protocols", metavar="P,P", help="comma-separated protocols (default: all)")
+    p.add_argument("--figure-protocol", metavar="P", help="protocol whose MyoSem model the figures show")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--train", action="store_true", help="first run every missing training job")
+    p.add_argument("--steps", default="myosem,baselines,text,ablations", metavar="S,S",
+                   help="--train: which jobs (myosem, baselines, text, ablations)")
+    p.add_argument("--recipe", default="reduced", choices=("reduced", "full"),
+                   help="--train: reduced (CPU, the rules' recipe) or full (GPU machine)")
+    p.add_argument("--baselines", metavar="B,B", help="--train: subset of lda,tcn,cnn-bilstm,atzori-cnn")
+    p.add_argument("--variants", metavar="V,V", help="--train: subset of the ablation / text-baseline runs")
+    p.add_argument("--dry-run", action="store_true", help="--train: list the missing jobs, run nothing")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v for v in value.split(",") if v] if value else None
+
+
+def command_line(args: argparse.Namespace) -> str:
+    words = ["myosem", "report", "--runs", args.runs, "--out", args.out, "--data", str(args.data)]
+    for name in ("protocols", "figure_protocol"):
+        if getattr(args, name):
+            words += ["--" + name.replace("_", "-"), getattr(args, name)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError("myosem report needs the train extra (pip install 'myosem-rt[train]')") from None
+    from myosem_rt.protocols import PROTOCOLS
+    from train.report import MAIN, collect, write_report
+
+    if not args.data:
+        raise ConfigError("--data: give the recordings folder (or set MYOSEM_DATA)")
+    runs, out, data = Path(args.runs), Path(args.out), Path(args.data)
+    protocols = _split(args.protocols) or list(PROTOCOLS)
+    if args.train:
+        from myosem_rt.protocols import split
+        from train.suite import plan, run_jobs
+
+        usable = []
+        for p in protocols:
+            try:
+                split(p, data)
+                usable.append(p)
+            except ConfigError as exc:
+                sys.stderr.write(f"myosem report: {p} skipped: {exc}\n")
+        jobs = plan(usable, runs, data, _split(args.steps) or [], args.recipe, _split(args.baselines),
+                    _split(args.variants))
+        failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
+        if args.dry_run:
+            return 0
+        if failed:
+            sys.stderr.write(f"myosem report: {failed} job(s) failed (logs in {runs / 'logs'})\n")
+    cells, unavailable = collect(runs, protocols, data)
+    figures: dict[str, str] = {}
+    if not args.no_figures:
+        from train.figures import make_figures
+
+        order = [args.figure_protocol] if args.figure_protocol else [*FIGURE_PROTOCOLS, *protocols]
+        chosen = next((p for p in order if p in cells and cells[p][MAIN].metrics), None)
+        if chosen is None:
+            sys.stderr.write("myosem report: no MyoSem-RT model to draw figures from\n")
+        else:
+            made = make_figures(runs / MAIN / chosen, data, out / "figures", config)
+            figures = {caption: str(path.relative_to(out)) for caption, path in made.items()}
+    path = write_report(cells, unavailable, out, runs, figures, command_line(args))
+    sys.stdout.write(f"report written to {path} ({len(figures)} figures)\n")
+    return 0

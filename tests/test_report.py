@@ -1,0 +1,136 @@
+"""The comparative report (myosem report, train/report.py, train/figures.py, train/suite.py).
+
+Two levels: the markdown logic on hand-made result files (rows, uncertainty, best in bold, missing cells
+and their reasons, the shortfall list), and the whole pipeline on a tiny real subset -- a tiny MyoSem
+model on MyoDisCo subject 1, two baselines on its windows, then ``myosem report`` with every figure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from myosem_rt import cli  # noqa: E402
+from train.report import collect, write_report  # noqa: E402
+from train.suite import plan, run_jobs  # noqa: E402
+
+P = "myodisco-rand"
+
+
+def figures(r1: float, spread: str, err: float = 0.01) -> dict:
+    keys = {"R@1": r1, "R@3": min(1.0, r1 + 0.2), "R@5": min(1.0, r1 + 0.3), "MRR": r1 + 0.1}
+    chance = {"R@1": 0.1, "R@3": 0.3, "R@5": 0.5, "MRR": 0.293}
+    return {**keys, spread: {k: err for k in keys}, "chance": chance}
+
+
+def metrics(e2t: float, t2e: float, held_out: float | None = None) -> dict:
+    m = {"protocol": P, "n_windows": 500, "emg_to_text": figures(e2t, "std"),
+         "text_to_emg": figures(t2e, "se")}
+    if held_out is not None:
+        m["emg_to_text_held_out"] = figures(held_out, "std")
+        m["emg_to_text_seen"] = figures(e2t, "std")
+    return m
+
+
+def write_manifest(runs: Path, method: str, m: dict) -> None:
+    d = runs / method / P
+    d.mkdir(parents=True)
+    training = {"name": "myosem-small", "seed": 0, "max_windows_per_file": 800, "stage2": {"epochs": 15},
+                "stage3": {"epochs_frozen": 6, "epochs_unfrozen": 3}, "stage1": {"steps": 150}}
+    (d / "manifest.json").write_text(json.dumps({"metrics": m, "command": f"myosem train {method}",
+                                                 "training": training}))
+
+
+def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    write_manifest(runs, "myosem", metrics(0.60, 0.70, held_out=0.2))
+    write_manifest(runs, "ablate-queries", metrics(0.55, 0.72))
+    (runs / "baselines" / P).mkdir(parents=True)
+    (runs / "baselines" / P / "lda.json").write_text(json.dumps({
+        "metrics": metrics(0.50, 0.80, held_out=0.1), "command": "python -m train.baselines --only lda",
+        "config": {"seed": 0}, "training": {"seconds": 12.0}}))
+    (runs / "logs").mkdir()
+    (runs / "logs" / f"ablate-stage1-{P}.json").write_text(json.dumps({"rc": 1, "seconds": 3}))
+    cells, unavailable = collect(runs, [P], data=None)
+    md = write_report(cells, unavailable, tmp_path / "docs", runs).read_text()
+    assert "Reduced CPU run" in md and "at most 800 windows per file" in md
+    row = "| **0.600 ± 0.010** | 0.800 ± 0.010 | 0.900 ± 0.010 | 0.700 ± 0.010 |"
+    assert f"| {P} | **MyoSem-RT** {row}" in md
+    assert f"| {P} | Hudgins TD + LDA | 0.500 ± 0.010 |" in md
+    assert f"| {P} | TCN | -- | -- | -- | -- |" in md  # not run: a dash, never a number
+    assert f"| {P} | *chance* | 0.100 | 0.300 | 0.500 | 0.293 |" in md
+    assert f"| {P} | **Hudgins TD + LDA** |" not in md and "**0.800 ± 0.010**" in md  # LDA best text->EMG
+    assert f"| {P} | without semantic queries (alpha = 0) | 0.550 ± 0.010 | 0.650 ± 0.010 | -0.050 |" in md
+    assert f"| {P} | Hudgins TD + LDA | 0.500 ± 0.010 | 0.100 ± 0.010 | 0.200 ± 0.010 |" in md  # held-out
+    assert "MyoSem-RT has the highest R@1 in 1 of 2" in md
+    assert f"**{P}, text → EMG**: MyoSem-RT R@1 0.700 vs Hudgins TD + LDA 0.800" in md
+    assert "7.1 combined σ" in md  # 0.1 / hypot(0.01, 0.01)
+    assert f"{P} / TCN: not run within the reduced CPU budget" in md
+    assert f"{P} / without stage 1 (base MiniLM prototypes): run failed (exit 1" in md
+    assert "`myosem train myosem`" in md and "| 0.2 min |" in md  # commands, seeds, wall-clock
+
+
+def test_unavailable_protocol_is_listed_not_tabulated(tmp_path: Path) -> None:
+    cells, unavailable = collect(tmp_path / "runs", ["db2-rand"], data=tmp_path)
+    assert "no NinaPro DB2 recordings" in unavailable["db2-rand"]
+    md = write_report(cells, unavailable, tmp_path / "docs", tmp_path / "runs").read_text()
+    assert "- **db2-rand**: no recordings for this protocol" in md and "| db2-rand |" not in md
+
+
+def test_suite_plan_is_breadth_first_with_the_reduced_recipe(tmp_path: Path, capsys) -> None:
+    jobs = plan(["3dc-rand", P], tmp_path / "runs", tmp_path / "data")
+    assert [j.step for j in jobs[:2]] == ["myosem", "myosem"] and jobs[2].step == "baselines"
+    assert [j.label for j in jobs if j.step == "ablations"][:3] == [
+        "ablate-descriptors-3dc-rand", "ablate-queries-3dc-rand", "ablate-stage1-3dc-rand"]
+    train = " ".join(jobs[0].argv)
+    assert "--max-windows-per-file 800 --epochs 15 --align-epochs 6,3 --threads 1 --device cpu" in train
+    assert "--train-config ablate-queries" in " ".join(jobs[-2].argv)
+    assert run_jobs(jobs[:1], tmp_path / "runs", tmp_path / "data", dry_run=True) == 0
+    assert "myosem-3dc-rand: python -m myosem_rt.cli train" in capsys.readouterr().out
+
+
+# -- the whole pipeline on a tiny real subset ---------------------------------------------------------------
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_report_end_to_end_on_a_tiny_real_subset(data_dir: Path, tmp_path: Path, capsys) -> None:
+    import matplotlib.image as mpimg
+
+    from train.baselines.run import BaselineConfig, run_protocol
+    from train.pipeline import run_training
+
+    config = tmp_path / "tiny-myo.yaml"  # tiny, text space = the base model (stage 1 is not under test)
+    config.write_text("base: tiny\nvocabularies: [myodisco]\nmax_windows_per_file: 600\nstage1: {steps: 0}\n"
+                      "stage2: {epochs: 8}\nstage3: {epochs_frozen: 4, epochs_unfrozen: 1}\n")
+    runs = tmp_path / "runs"
+    manifest = run_training(config, data_dir, P, runs / "myosem" / P, protocol_options={"subjects": [1]},
+                            device="cpu", command="myosem train (test)")
+    assert manifest["metrics"]["n_windows"] > 100
+    records = run_protocol(runs / "myosem" / P, data_dir, runs / "baselines" / P, ["lda", "tcn"],
+                           BaselineConfig(epochs=2, proj_steps=100))
+    for name in ("lda", "tcn"):  # the same test windows and candidates as MyoSem-RT's evaluation
+        m, ref = records[name]["metrics"], manifest["metrics"]
+        assert m["n_windows"] == ref["n_windows"] and m["classes"] == ref["classes"]
+        assert m["emg_to_text"]["n_candidates"] == ref["emg_to_text"]["n_candidates"]
+    lda = records["lda"]["metrics"]["emg_to_text"]
+    assert lda["R@1"] > lda["chance"]["R@1"]
+
+    docs = tmp_path / "docs"
+    assert cli.main(["report", "--runs", str(runs), "--out", str(docs), "--data", str(data_dir),
+                     "--protocols", P]) == 0
+    assert "report written" in capsys.readouterr().out
+    md = (docs / "results.md").read_text()
+    for title in ("**MyoSem-RT**", "Hudgins TD + LDA", "TCN"):
+        row = next(line for line in md.splitlines() if line.startswith(f"| {P} | {title} |"))
+        assert "±" in row and "--" not in row, row
+    assert f"| {P} | Atzori CNN | -- |" in md and f"{P} / Atzori CNN: not run" in md
+    pngs = sorted((docs / "figures").glob("*.png"))
+    assert len(pngs) == 5, pngs
+    for png in pngs:
+        assert f"](figures/{png.name})" in md
+        image = mpimg.imread(png)
+        assert image.std() > 0.02 and png.stat().st_size < 200_000, png  # drawn, not blank; small

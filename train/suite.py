@@ -1,0 +1,186 @@
+"""Run every training behind the comparative report, for a list of protocols (``myosem report --train``).
+
+A run directory per method and protocol (``runs/`` is git-ignored):
+
+- ``runs/myosem/P`` -- MyoSem-RT (``myosem train``, config ``myosem-small``);
+- ``runs/<variant>/P`` -- the ablations and the text-side baseline, the same command with another
+  training config (:data:`VARIANTS`: ``train/configs/<variant>.yaml``);
+- ``runs/baselines/P/<name>.json`` -- the EMG baselines (``python -m train.baselines``), which read
+  ``runs/myosem/P`` for the split, windows and prototypes and so run after it.
+
+Jobs run one at a time in subprocesses (memory is returned after each; one failure does not stop the
+rest), breadth first -- every protocol's MyoSem model, then every protocol's baselines, then the text
+baseline, then the ablations -- so a budget that runs out leaves whole columns, not scattered cells. A job
+whose result exists is skipped; an interrupted one resumes from its checkpoints. Each job's log and wall
+clock go to ``runs/logs/<step>-<P>.{log,json}``.
+
+Stage 1 is the same for every run with the same stage-1 settings, vocabulary and held-out classes
+(:func:`train.pipeline.stage1_key`); before a MyoSem-type job starts, a finished ``text/`` with that key is
+copied from a sibling run, and the pipeline, which checks the key itself, then reuses it.
+
+Recipes (:data:`RECIPES`): ``reduced`` is the CPU recipe of the reduced report (800 windows per file,
+15 + 6 + 3 epochs, one thread); ``full`` is ``myosem-small`` as configured on every window, for the GPU
+machine (``--device auto``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from myosem_rt.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: run-directory name -> training config of the MyoSem variants (ablations and the text-side baseline).
+VARIANTS = {
+    "baseline-text-labels": "baseline-text-labels",
+    "ablate-descriptors": "ablate-descriptors",
+    "ablate-queries": "ablate-queries",
+    "ablate-stage1": "ablate-stage1",
+}
+ABLATIONS = ("ablate-descriptors", "ablate-queries", "ablate-stage1")
+STEPS = ("myosem", "baselines", "text", "ablations")
+RECIPES: dict[str, dict[str, list[str]]] = {
+    "reduced": {
+        "train": ["--max-windows-per-file", "800", "--epochs", "15", "--align-epochs", "6,3",
+                  "--threads", "1", "--device", "cpu"],
+        "baselines": ["--epochs", "15", "--threads", "1"],
+    },
+    "full": {
+        "train": ["--device", "auto"],
+        "baselines": ["--epochs", "30", "--threads", "4"],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    step: str  #: myosem | baselines | text | ablations
+    name: str  #: run-directory name (myosem, baselines, a variant)
+    protocol: str
+    argv: tuple[str, ...]  #: command after the python executable
+    out: Path
+    config: str | None = None  #: training config (MyoSem-type jobs)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.protocol}"
+
+    def done(self) -> bool:
+        if self.step == "baselines":
+            return all((self.out / f"{b}.json").is_file() for b in self.argv[self.argv.index("--only") + 1]
+                       .split(","))
+        manifest = self.out / "manifest.json"
+        return manifest.is_file() and bool(json.loads(manifest.read_text()).get("metrics"))
+
+
+def plan(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str] = STEPS,
+         recipe: str = "reduced", baselines: Sequence[str] | None = None,
+         variants: Sequence[str] | None = None) -> list[Job]:
+    """Every job for ``protocols``, breadth first (see the module docstring)."""
+    from train.baselines.run import BASELINES
+
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe '{recipe}' (expected {', '.join(RECIPES)})")
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        raise ConfigError(f"unknown step(s) {', '.join(unknown)} (expected {', '.join(STEPS)})")
+    r = RECIPES[recipe]
+    train = ("-m", "myosem_rt.cli", "train", "--data", str(data))
+    jobs: list[Job] = []
+    for step in STEPS:
+        if step not in steps:
+            continue
+        for p in protocols:
+            if step == "myosem":
+                out = runs / "myosem" / p
+                jobs.append(Job(step, "myosem", p, (*train, "--protocol", p, "--out", str(out), *r["train"]),
+                                out, "myosem-small"))
+            elif step == "baselines":
+                only = ",".join(baselines or BASELINES)
+                jobs.append(Job(step, "baselines", p, (
+                    "-m", "train.baselines", "--model", str(runs / "myosem" / p), "--data", str(data),
+                    "--out", str(runs / "baselines" / p), "--only", only, *r["baselines"]),
+                    runs / "baselines" / p))
+            else:
+                names = ["baseline-text-labels"] if step == "text" else list(ABLATIONS)
+                for v in names:
+                    if variants is not None and v not in variants:
+                        continue
+                    out = runs / v / p
+                    jobs.append(Job(step, v, p, (*train, "--train-config", VARIANTS[v], "--protocol", p,
+                                                 "--out", str(out), *r["train"]), out, VARIANTS[v]))
+    return jobs
+
+
+def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
+    """Copy a sibling's finished stage 1 into ``job.out`` when its key matches (returns the source)."""
+    from myosem_rt.protocols import split
+    from train.pipeline import CHECKPOINTS, load_train_config, stage1_key
+
+    if job.config is None or (job.out / CHECKPOINTS / "stage1.json").is_file():
+        return None
+    sp = split(job.protocol, data)
+    key = stage1_key(load_train_config(job.config), sp.vocabulary, sp.held_out_classes)
+    for marker in sorted(runs.glob(f"*/*/{CHECKPOINTS}/stage1.json")):
+        src = marker.parent.parent
+        try:
+            same = json.loads(marker.read_text())["key"] == key
+            text_manifest = json.loads((src / "text" / "manifest.json").read_text())
+        except (OSError, ValueError, KeyError):
+            continue
+        if same and sp.vocabulary in text_manifest.get("vocabularies", []) and src != job.out:
+            (job.out / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src / "text", job.out / "text", dirs_exist_ok=True)
+            shutil.copyfile(marker, job.out / CHECKPOINTS / "stage1.json")
+            log.info("%s: stage 1 copied from %s (same key %s)", job.label, src, key)
+            return src
+    return None
+
+
+def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry_run: bool = False) -> int:
+    """Run the jobs that are not done, one at a time; returns the number that failed."""
+    logs = runs / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for job in jobs:
+        cmd = [sys.executable, *job.argv]
+        shown = " ".join(shlex.quote(c) for c in job.argv)
+        if job.done():
+            log.info("%s: done, skipped", job.label)
+            continue
+        if dry_run:
+            sys.stdout.write(f"{job.label}: python {shown}\n")
+            continue
+        if job.step == "baselines" and not (runs / "myosem" / job.protocol / "manifest.json").is_file():
+            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, runs / "myosem" / job.protocol)
+            continue
+        try:
+            seed_stage1(job, runs, data)
+        except ConfigError as exc:
+            log.warning("%s: %s", job.label, exc)
+            failed += 1
+            continue
+        if nice and hasattr(os, "nice"):
+            cmd = ["nice", "-n", str(nice), *cmd]
+        log.info("%s: python %s", job.label, shown)
+        t0 = time.perf_counter()
+        with open(logs / f"{job.label}.log", "a", encoding="utf-8") as fh:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+        seconds = time.perf_counter() - t0
+        (logs / f"{job.label}.json").write_text(json.dumps(
+            {"command": f"python {shown}", "rc": rc, "seconds": round(seconds, 1),
+             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n", encoding="utf-8")
+        log.info("%s: exit %d after %.0f s", job.label, rc, seconds)
+        failed += rc != 0
+    return failed
