@@ -56,6 +56,7 @@ def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
         "config": {"seed": 0}, "training": {"seconds": 12.0}}))
     (runs / "logs").mkdir()
     (runs / "logs" / f"ablate-stage1-{P}.json").write_text(json.dumps({"rc": 1, "seconds": 3}))
+    write_manifest(runs / "budget", "myosem", metrics(0.75, 0.76))  # a larger-budget rerun
     cells, unavailable = collect(runs, [P], data=None)
     md = write_report(cells, unavailable, tmp_path / "docs", runs).read_text()
     assert "Reduced CPU run" in md and "at most 800 windows per file" in md
@@ -73,6 +74,8 @@ def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
     assert f"{P} / TCN: not run within the reduced CPU budget" in md
     assert f"{P} / without stage 1 (base MiniLM prototypes): run failed (exit 1" in md
     assert "`myosem train myosem`" in md and "| 0.2 min |" in md  # commands, seeds, wall-clock
+    budget = md.split("## Budget check")[1]
+    assert "| **MyoSem-RT** | **0.750 ± 0.010** |" in budget and "| TCN | -- |" in budget
 
 
 def test_unavailable_protocol_is_listed_not_tabulated(tmp_path: Path) -> None:

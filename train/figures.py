@@ -179,8 +179,11 @@ def query_attention(model: Any, x: np.ndarray, desc: np.ndarray, labels: np.ndar
     for ax in axes.ravel()[len(present):]:
         ax.axis("off")
     fig.legend(*twin.get_legend_handles_labels(), fontsize=6, loc="lower right")
+    peak = float(np.median(w.max(axis=2)))  # per window and query: the largest weight over the patches
+    log.info("figures: query attention, median largest weight %.3f (uniform %.3f)", peak, 1 / w.shape[2])
     fig.suptitle("Semantic-query attention per patch (lines, right axis: x P, 1 = uniform) over the patch "
-                 "RMS (bars, / max); class means of test windows", fontsize=8)
+                 "RMS (bars, / max); class means of test windows\nper window: median largest weight "
+                 f"{peak:.3f} (uniform {1 / w.shape[2]:.3f})", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -238,7 +238,9 @@ def shortfalls(cells: dict, protocols: Sequence[str]) -> list[str]:
                        f"(baseline ahead by {diff:.3f} = {k:.1f} combined σ"
                        f"{'; within noise' if k < 2 else ''}).")
     head = [f"MyoSem-RT has the highest R@1 in {wins} of {total} (protocol, direction) pairs with both a "
-            "MyoSem-RT and a baseline result."]
+            "MyoSem-RT and a baseline result (baselines here include the text baseline). Combined σ = "
+            "hypot of the two uncertainties, as if independent; both are measured on the same windows, so "
+            "\"within noise\" (< 2 σ) is a conservative call."]
     return head + ([""] + out if out else [])
 
 
@@ -261,9 +263,28 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" + m[1] + " ", markdown, flags=re.MULTILINE)
 
 
+def budget_section(budget: Path, protocols: Sequence[str]) -> list[str]:
+    """A larger-budget rerun of some protocols (``<runs>/budget``, same layout as ``runs``): MyoSem-RT
+    and the EMG baselines, both directions -- how the comparison moves when every method gets more."""
+    found = [p for p in protocols if (budget / MAIN / p / "manifest.json").is_file()]
+    if not found:
+        return []
+    cells, _ = collect(budget, found, None)
+    _, recipe = _recipe(cells, found, budget)
+    rows = (*BASELINE_ROWS[:len(EMG_BASELINES)], MAIN_ROW)
+    md = ["## Budget check: the same comparison with a larger training budget", "",
+          f"Protocols {', '.join(found)} retrained with {recipe}; baselines with the same number of "
+          f"cross-entropy epochs as stage 2 (runs in `{budget}`). Same evaluation as above.", ""]
+    for direction, name, spread in DIRECTIONS:
+        md += [f"**{name}, R@1**", ""] + headline_table(cells, found, direction, spread, rows) + [""]
+    commands = [cells[p][m].command for p in found for m, _ in rows if cells[p][m].command]
+    return md + ["Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(commands)] + [""]
+
+
 def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path,
                  figures: dict[str, str] | None = None, command: str = "myosem report") -> Path:
-    """Write ``<out>/results.md``; ``figures`` maps a caption to a PNG path relative to ``out``."""
+    """Write ``<out>/results.md``; ``figures`` maps a caption to a PNG path relative to ``out``.
+    A larger-budget rerun in ``<runs>/budget`` gets its own section (:func:`budget_section`)."""
     protocols = [p for p in cells if p not in unavailable]
     reduced, recipe = _recipe(cells, protocols, runs)
     md: list[str] = ["# Comparative evaluation: MyoSem-RT, baselines and ablations", ""]
@@ -308,6 +329,7 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
            "(`train/configs/ablate-*.yaml` = `myosem-small` + one switch). Δ = variant − full model.", ""]
     md += ablation_table(cells, protocols) + [""]
     md += ["## Where MyoSem-RT does not beat the best baseline", ""] + shortfalls(cells, protocols) + [""]
+    md += budget_section(runs / "budget", protocols)
     discussion = out / "results" / "discussion.md"
     if discussion.is_file():
         md += [_demote(discussion.read_text(encoding="utf-8")).strip(), ""]
@@ -328,8 +350,9 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
             if cell.metrics:
                 secs = f"{cell.seconds / 60:.1f} min" if cell.seconds else "--"
                 md.append(f"| {p} | {titles[method]} | {cell.seed} | {secs} | `{cell.command}` |")
-    md += ["", "Wall-clock: the job's time on the shared, heavily loaded CPU (several trainings at once); "
-           "\"--\" where the run was started outside `train/suite.py`.", ""]
+    md += ["", "Wall-clock on the shared CPU (several trainings at once): a MyoSem-type run's whole job "
+           "(stages, export, evaluation); a baseline's fitting (network or LDA, then projection); \"--\" "
+           "where the run was started outside `train/suite.py`.", ""]
     missing = [(p, titles[m], c.missing) for p, row in cells.items() for m, c in row.items()
                if c.missing and p not in unavailable]
     md += ["## Missing", ""]

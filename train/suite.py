@@ -58,7 +58,7 @@ RECIPES: dict[str, dict[str, list[str]]] = {
     },
     "full": {
         "train": ["--device", "auto"],
-        "baselines": ["--epochs", "30", "--threads", "4"],
+        "baselines": ["--epochs", "30", "--threads", "4", "--device", "auto"],
     },
 }
 

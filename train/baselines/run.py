@@ -73,6 +73,7 @@ class BaselineConfig:
     shrinkage: float | str = "auto"  #: LDA covariance shrinkage
     seed: int = 0
     threads: int = 1
+    device: str = "cpu"  #: networks: cpu, cuda[:N] or auto (the GPU when there is one)
 
 
 # -- segment embeddings ----------------------------------------------------------------------------------
@@ -110,9 +111,13 @@ def _cosine_schedule(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_s
 def fit_net(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
             cfg: BaselineConfig) -> tuple[Embed, dict[str, Any]]:
     """Train ``NETS[name]`` with cross-entropy; embedding = its penultimate layer (eval mode)."""
+    from train.emg.stages import resolve_device
+
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     net: BaselineNet = NETS[name](x.shape[2], n_classes, x.shape[1])
     net.norm.fit(x)
+    net.to(device)
     xt, yt = torch.as_tensor(np.ascontiguousarray(x)), torch.as_tensor(y, dtype=torch.int64)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
@@ -123,15 +128,16 @@ def fit_net(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
         net.train()
         loss_sum = hits = 0.0
         for idx in _batches(len(x), cfg.batch_size, rng):
-            logits = net(xt[idx])
-            loss = F.cross_entropy(logits, yt[idx])
+            xb, yb = xt[idx].to(device), yt[idx].to(device)
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
             loss_sum += float(loss.detach()) * len(idx)
-            hits += float((logits.argmax(1) == yt[idx]).sum())
+            hits += float((logits.argmax(1) == yb).sum())
         history.append({"epoch": epoch + 1, "loss": loss_sum / len(x), "acc": hits / len(x)})
         log.info("%s epoch %d/%d: loss %.4f acc %.3f", name, epoch + 1, cfg.epochs, history[-1]["loss"],
                  history[-1]["acc"])
@@ -139,7 +145,7 @@ def fit_net(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
 
     def embed(xb: np.ndarray, _desc: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            parts = [net.embed(torch.as_tensor(np.ascontiguousarray(xb[i])).float()).numpy()
+            parts = [net.embed(torch.as_tensor(np.ascontiguousarray(xb[i])).float().to(device)).cpu().numpy()
                      for i in _batches(len(xb), EMBED_BATCH)]
         return np.concatenate(parts) if parts else np.empty((0, net.embed_dim), np.float32)
 
