@@ -347,6 +347,16 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {
 }
 
 
+#: The protocol options a command line may set (``--subjects``, ``--test-subjects``, ``--max-files``).
+OPTION_NAMES = ("subjects", "test_subjects", "max_files")
+
+
+def options_from_args(args: object) -> dict:
+    """The protocol options given on a command line (argparse attributes named as in
+    :data:`OPTION_NAMES`; absent or None ones are left out, so the protocol's defaults apply)."""
+    return {k: v for k in OPTION_NAMES if (v := getattr(args, k, None)) is not None}
+
+
 def split(protocol: str, data_dir: Path, **options) -> Split:
     """The named protocol on the recordings under ``data_dir``; :class:`ConfigError` for unknown names."""
     if protocol not in PROTOCOLS:

@@ -236,15 +236,14 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
     from myosem_rt.errors import ConfigError
     from myosem_rt.model import MyoSemModel
-    from myosem_rt.protocols import split
+    from myosem_rt.protocols import options_from_args, split
 
     if any(k < 1 for k in args.k) or args.repeats < 1:
         raise ConfigError("calibrate-eval: --k values and --repeats must be >= 1")
     if bool(args.reference) != bool(args.reference_protocol):
         raise ConfigError("calibrate-eval: --reference and --reference-protocol go together")
     model = MyoSemModel.load(args.model)
-    options = {k: v for k, v in (("subjects", args.subjects), ("test_subjects", args.test_subjects),
-                                 ("max_files", args.max_files)) if v is not None}
+    options = options_from_args(args)
     sp = split(args.protocol, Path(args.data), **options)
     result = calibrate_eval(model, sp.test_files, config, mask=sp.test_mask, ks=args.k,
                             repeats=args.repeats, seed=args.seed, unit=args.unit,

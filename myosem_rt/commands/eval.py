@@ -156,10 +156,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     model = _load_model(args.model)
     mask, held_out = None, frozenset()
     if args.protocol:
-        from myosem_rt.protocols import split
+        from myosem_rt.protocols import options_from_args, split
 
-        options = {k: v for k, v in (("subjects", args.subjects), ("test_subjects", args.test_subjects),
-                                     ("max_files", args.max_files)) if v is not None}
+        options = options_from_args(args)
         sp = split(args.protocol, Path(args.data), **options)
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:

@@ -59,10 +59,10 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     except ImportError:
         raise MyosemError("torch is not installed: training needs the train extra "
                           "(pip install 'myosem-rt[train]')") from None
+    from myosem_rt.protocols import options_from_args
     from train.pipeline import run_training
 
-    options = {k: v for k, v in (("subjects", args.subjects), ("test_subjects", args.test_subjects),
-                                 ("max_files", args.max_files)) if v is not None}
+    options = options_from_args(args)
     for name in ("max_windows_per_file", "stage1_steps", "epochs", "threads"):
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("stage1_steps", "epochs") else 1):
