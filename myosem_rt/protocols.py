@@ -25,6 +25,12 @@ Shared recordings (``<data>/3dc``, ``<data>/myodisco``, ``<data>/ciil_shift``):
   subject-disjoint: MyoDisCo S9-S11 and CIIL S17-S21 are tested (``test_subjects`` replaces both lists;
   the two datasets number different people independently). CIIL labels are translated to the ``myo``
   class ids by action (:func:`myosem_rt.windowing.load_windows`); windows are selected by file.
+- ``cross-device``: the ``myo-user`` split, but the text space (stage 1) is trained on the 3DC vocabulary's
+  descriptions alone (:attr:`Split.text_vocabularies`): does a text space learnt for one armband serve
+  another? The Myo encoder is aligned to that space's prototypes of the Myo descriptions. The EMG encoder
+  itself cannot cross devices (10 ch @ 1 kHz vs 8 ch @ 200 Hz), so the text side is what transfers. Myo
+  actions the 3DC vocabulary also has (rest, hand close / open, wrist flexion / extension) share their T1
+  and T2 texts with it; the others' texts are new to the text space.
 
 NinaPro (``DB2_s<n>/S<n>_E<e>_A1.mat`` and ``DB3_s<n>/...`` anywhere under the data folder):
 
@@ -50,7 +56,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -127,6 +133,8 @@ class Split:
     test_mask: Callable[[WindowSet], np.ndarray]
     held_out_classes: frozenset[int]  #: empty unless class-disjoint
     vocabulary: str  #: vocabulary name for the dataset (myosem_rt.vocab)
+    #: stage 1 trains on these vocabularies' texts only (None: the training config's, plus ``vocabulary``)
+    text_vocabularies: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -276,8 +284,7 @@ class FileSelection:
         return names[index]
 
 
-def _myo_user(data_dir: Path, **options) -> Split:
-    name = "myo-user"
+def _myo_user(data_dir: Path, name: str = "myo-user", **options) -> Split:
     subjects, max_files = _options(options, {"subjects", "max_files", "test_subjects"}, name)
     given = options.get("test_subjects")
     sides: dict[str, list[Path]] = {"train": [], "test": []}
@@ -296,6 +303,12 @@ def _myo_user(data_dir: Path, **options) -> Split:
                  FileSelection(frozenset(f"{p.parent.name}/{p.name}" for p in sides["train"])),
                  FileSelection(frozenset(f"{p.parent.name}/{p.name}" for p in sides["test"])),
                  frozenset(), "myo")
+
+
+def _cross_device(data_dir: Path, **options) -> Split:
+    sp = _myo_user(data_dir, "cross-device", **options)
+    return replace(sp, description=f"3DC-trained text space, Myo data: {sp.description}",
+                   text_vocabularies=("3dc",))
 
 
 def _db2_db3(data_dir: Path, **options) -> Split:
@@ -335,6 +348,7 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {
     "ciil-shift": partial(_within, "ciil-shift", "ciil", "CIIL ElectrodeShift train -> shift1-4",
                           _R({"train"}), _R({f"shift{i}" for i in range(1, 5)}), None, None, _R()),
     "myo-user": _myo_user,
+    "cross-device": _cross_device,
     "db2-rand": partial(_within, "db2-rand", "db2", "NinaPro DB2, repetitions 1, 3, 4, 6 -> 2, 5",
                         None, None, DB2_TRAIN_REPS, DB2_TEST_REPS, _R()),
     "db2-user": partial(_user, "db2-user", "db2", "NinaPro DB2, subject-disjoint (last quarter tested)",

@@ -109,7 +109,8 @@ def emg_to_text(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto
                 ks: Sequence[int] = DEFAULT_KS, *, n_resamples: int = 200, seed: int = 0) -> dict[str, Any]:
     """EMG -> text retrieval of ``z`` (N, D) with true ``labels`` (N,) against ``prototypes`` (K, D).
 
-    Returns ``{"R@k": .., "MRR": .., "std": {...}, "chance": {...}, "n": N, "n_candidates": K}``.
+    Returns ``{"R@k": .., "MRR": .., "std": {...}, "chance": {...}, "n": N, "n_candidates": K,
+    "per_class": {class id: R@1 over its windows}}``.
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     z = np.asarray(z)
@@ -125,6 +126,7 @@ def emg_to_text(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto
     out["chance"] = chance(len(proto_ids), ks)
     out["n"] = int(labels.size)
     out["n_candidates"] = int(len(proto_ids))
+    out["per_class"] = {int(c): float(per["R@1"][labels == c].mean()) for c in np.unique(labels)}
     return out
 
 

@@ -189,6 +189,29 @@ def test_stage1_of_a_class_disjoint_protocol_never_sees_held_out_texts(tmp_path:
     assert sorted(tuple(h) for h in marker["held_out"]) == [("3dc", c) for c in sorted(THREEDC_HELD_OUT)]
 
 
+def test_stage1_of_cross_device_trains_on_3dc_texts_only(tmp_path: Path, monkeypatch) -> None:
+    """cross-device: the text space never sees a Myo-only text, yet exports the Myo prototypes."""
+    import train.pipeline as pl
+
+    seen: dict = {}
+    monkeypatch.setattr(pl, "make_tower", lambda cfg: None)
+    monkeypatch.setattr(pl, "train_stage1", lambda tower, texts, cfg: seen.setdefault("texts", texts) and [])
+    monkeypatch.setattr(pl, "export_text_model", lambda tower, out, vocabs, *a, **k: seen.update(
+        exported=[v.name for v in vocabs]))
+    myo, three = load_vocabulary("myo"), load_vocabulary("3dc")
+    cfg = pl.load_train_config("myosem-small")
+    pl._stage1(cfg, myo, frozenset(), tmp_path, ("3dc",))
+    texts = set(seen["texts"].all_texts())
+    threedc = {t for c in three.classes for t in (c.t0, c.t1, c.t2, *c.t3)}
+    myo_only = {t for c in myo.classes for t in (c.t0, c.t1, c.t2, *c.t3)} - threedc
+    assert myo_only and not myo_only & texts and texts <= threedc
+    assert seen["exported"] == ["myo"]
+    marker = json.loads((tmp_path / "checkpoints" / "stage1.json").read_text())
+    assert marker["vocabularies"] == ["3dc"]
+    # a different text space, so a different key: never confused with myo-user's stage 1
+    assert pl.stage1_key(cfg, "myo", frozenset(), ("3dc",)) != pl.stage1_key(cfg, "myo", frozenset())
+
+
 # -- ablation switches ----------------------------------------------------------------------------------
 def test_ablation_configs_resolve_from_myosem_small_and_defaults_keep_their_fingerprint() -> None:
     from train.pipeline import load_train_config

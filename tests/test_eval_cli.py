@@ -136,7 +136,14 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     held = sum(n for c, n in result["classes"].items() if c in sp.held_out_classes)
     assert result["emg_to_text_held_out"]["n"] == held and result["emg_to_text_seen"]["n"] == (
         result["n_windows"] - held)
+    # held-out classes only as candidates: 3 candidates, the held-out windows, chance 1/3
+    only, t2e = result["emg_to_text_held_out_only"], result["text_to_emg_held_out_only"]
+    assert only["n"] == held and only["n_candidates"] == len(sp.held_out_classes) == 3
+    assert only["chance"]["R@1"] == pytest.approx(1 / 3) and t2e["n_queries"] == 3
+    # fewer candidates can only lift a window's rank: R@1 among 3 >= R@1 among all 11
+    assert only["R@1"] >= result["emg_to_text_held_out"]["R@1"]
     assert "EMG->text held-out" in eval_cmd.format_table(result)
+    assert "EMG->text h-o only" in eval_cmd.format_table(result)
 
 
 @pytest.mark.realdata

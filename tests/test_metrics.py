@@ -46,6 +46,7 @@ def test_hand_computed_mixture() -> None:
     # cosine keeps each row's order (row-wise scaling), so the ranks above hold
     assert r["R@1"] == pytest.approx(0.25) and r["R@3"] == pytest.approx(0.5) and r["R@5"] == 1.0
     assert r["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 4 + 1 / 4) / 4)
+    assert r["per_class"] == {10: 1.0, 20: 0.0, 30: 0.0, 40: 0.0}
 
 
 def test_ties_are_pessimistic() -> None:

@@ -34,16 +34,18 @@ def metrics(e2t: float, t2e: float, held_out: float | None = None) -> dict:
     if held_out is not None:
         m["emg_to_text_held_out"] = figures(held_out, "std")
         m["emg_to_text_seen"] = figures(e2t, "std")
+        m["emg_to_text_held_out_only"] = figures(held_out + 0.3, "std")
+        m["text_to_emg_held_out_only"] = figures(held_out + 0.4, "se")
     return m
 
 
-def write_manifest(runs: Path, method: str, m: dict) -> None:
-    d = runs / method / P
+def write_manifest(runs: Path, method: str, m: dict, protocol: str = P, **extra) -> None:
+    d = runs / method / protocol
     d.mkdir(parents=True)
     training = {"name": "myosem-small", "seed": 0, "max_windows_per_file": 800, "stage2": {"epochs": 15},
                 "stage3": {"epochs_frozen": 6, "epochs_unfrozen": 3}, "stage1": {"steps": 150}}
     (d / "manifest.json").write_text(json.dumps({"metrics": m, "command": f"myosem train {method}",
-                                                 "training": training}))
+                                                 "training": training, **extra}))
 
 
 def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
@@ -67,7 +69,10 @@ def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
     assert f"| {P} | *chance* | 0.100 | 0.300 | 0.500 | 0.293 |" in md
     assert f"| {P} | **Hudgins TD + LDA** |" not in md and "**0.800 ± 0.010**" in md  # LDA best text->EMG
     assert f"| {P} | without semantic queries (alpha = 0) | 0.550 ± 0.010 | 0.650 ± 0.010 | -0.050 |" in md
-    assert f"| {P} | Hudgins TD + LDA | 0.500 ± 0.010 | 0.100 ± 0.010 | 0.200 ± 0.010 |" in md  # held-out
+    held = md.split("## Held-out classes")[1].split("## Ablations")[0]  # all candidates, then held-out only
+    assert f"| {P} | Hudgins TD + LDA | 0.500 ± 0.010 | 0.100 ± 0.010 | 0.400 ± 0.010 | 0.500 ± 0.010 | " \
+           "0.500 ± 0.010 |" in held
+    assert f"| {P} | *chance* | | 0.100 | 0.100 | 0.293 | 0.100 |" in held
     assert "MyoSem-RT has the highest R@1 in 1 of 2" in md
     assert f"**{P}, text → EMG**: MyoSem-RT R@1 0.700 vs Hudgins TD + LDA 0.800" in md
     assert "7.1 combined σ" in md  # 0.1 / hypot(0.01, 0.01)
@@ -95,6 +100,67 @@ def test_suite_plan_is_breadth_first_with_the_reduced_recipe(tmp_path: Path, cap
     assert "--train-config ablate-queries" in " ".join(jobs[-2].argv)
     assert run_jobs(jobs[:1], tmp_path / "runs", tmp_path / "data", dry_run=True) == 0
     assert "myosem-3dc-rand: python -m myosem_rt.cli train" in capsys.readouterr().out
+
+
+def test_suite_plan_with_seeds_puts_each_seed_in_its_own_layout(tmp_path: Path) -> None:
+    from myosem_rt.errors import ConfigError
+
+    runs = tmp_path / "runs"
+    jobs = plan([P], runs, tmp_path / "data", steps=["myosem", "baselines"], seeds=[0, 2])
+    seed2 = runs / "seed2"
+    assert [(j.label, j.root) for j in jobs] == [(f"myosem-{P}", runs), (f"baselines-{P}", runs),
+                                                 (f"myosem-{P}", seed2), (f"baselines-{P}", seed2)]
+    assert "--seed" not in jobs[0].argv and jobs[2].out == runs / "seed2" / "myosem" / P
+    assert jobs[2].argv[-2:] == ("--seed", "2") and jobs[3].argv[-2:] == ("--seed", "2")
+    base = jobs[3].argv
+    assert base[base.index("--model") + 1] == str(runs / "seed2" / "myosem" / P)  # its own seed's windows
+    with pytest.raises(ConfigError, match="seeds must be distinct"):
+        plan([P], runs, tmp_path / "data", seeds=[1, 1])
+
+
+def test_seed_section_mean_sd_and_verdict(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    mine, lda = (0.60, 0.62, 0.64), (0.50, 0.55, 0.60)
+    for seed, (a, b) in enumerate(zip(mine, lda, strict=True)):
+        root = runs if seed == 0 else runs / f"seed{seed}"
+        write_manifest(root, "myosem", metrics(a, 0.70))
+        (root / "baselines" / P).mkdir(parents=True)
+        (root / "baselines" / P / "lda.json").write_text(json.dumps({
+            "metrics": metrics(b, 0.70 + seed * 0.01), "command": "x", "config": {"seed": seed}}))
+    write_manifest(runs / "seed1", "ablate-queries", metrics(0.5, 0.5))  # one seed only: no row
+    cells, unavailable = collect(runs, [P], data=None)
+    md = write_report(cells, unavailable, tmp_path / "docs", runs).read_text()
+    section = md.split("## Seed-to-seed variation")[1].split("\n## ")[0]
+    assert f"| {P} | **MyoSem-RT** | 0, 1, 2 | 0.620 ± 0.020 | 0.700 ± 0.000 |" in section
+    assert f"| {P} | Hudgins TD + LDA | 0, 1, 2 | 0.550 ± 0.050 | 0.710 ± 0.010 |" in section
+    assert "without semantic queries" not in section
+    # EMG->text: +0.070, se = sqrt(0.02**2/3 + 0.05**2/3) = 0.031 -> ahead; text->EMG: -0.010, se 0.006
+    assert f"- {P}, EMG → text: MyoSem-RT 0.620 vs Hudgins TD + LDA 0.550 (difference +0.070, " \
+           "standard error 0.031: ahead)." in section
+    assert "ahead in 1, behind in 0, within two standard errors in 1 of 2" in section
+
+
+def test_cross_device_section_splits_myo_classes_by_what_the_text_space_saw(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    per_class = {str(c): float(c in (0, 2, 4, 5, 6)) for c in range(10)}  # 1 on the shared actions, else 0
+    for protocol, trained_on in (("cross-device", ["3dc"]), ("myo-user", ["3dc", "myo"])):
+        m = metrics(0.5, 0.4)
+        m["emg_to_text"]["per_class"] = per_class if protocol == "cross-device" else {str(c): 0.5 for c in
+                                                                                       range(10)}
+        write_manifest(runs, "myosem", m, protocol, vocabulary="myo")
+        (runs / "myosem" / protocol / "text").mkdir()
+        (runs / "myosem" / protocol / "text" / "manifest.json").write_text(
+            json.dumps({"training": {"trained_on": trained_on}}))
+    cells, unavailable = collect(runs, ["myo-user", "cross-device"], data=None)
+    md = write_report(cells, unavailable, tmp_path / "docs", runs).read_text()
+    section = md.split("## Cross-device")[1].split("\n## ")[0]
+    assert "(rest, wrist_extension, wrist_flexion, hand_close, hand_open)" in section
+    assert "(double_tap, finger_gun, point, snap, thumbs_up)" in section
+    assert "| 3DC descriptions only (cross-device) | 0.500 ± 0.010 | 0.600 ± 0.010 | 0.400 ± 0.010 | " \
+           "1.000 | 0.000 |" in section
+    assert "| every vocabulary, Myo included (myo-user) | 0.500 ± 0.010 | 0.600 ± 0.010 | 0.400 ± 0.010 | " \
+           "0.500 | 0.500 |" in section
+    assert "| none: base MiniLM (myo-user without stage 1) | -- |" in section
 
 
 # -- the whole pipeline on a tiny real subset ---------------------------------------------------------------

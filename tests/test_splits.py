@@ -53,7 +53,7 @@ def test_file_level_sides(data_dir: Path, name: str) -> None:
     sp = split(name, data_dir)
     assert sp.name == name and sp.description and sp.train_files and sp.test_files
     assert sp.vocabulary in {"3dc", "myodisco", "ciil", "myo"}
-    if name == "myo-user":  # two datasets, each numbering its own people: disjoint per folder
+    if name in ("myo-user", "cross-device"):  # two datasets, each numbering its own people: per folder
         people = [{(p.parent.name, s) for p, s in zip(f, _subjects_each(f), strict=True)}
                   for f in (sp.train_files, sp.test_files)]
         assert not people[0] & people[1]
@@ -195,3 +195,15 @@ def test_db2_db3(ninapro_dir: Path) -> None:
     assert len(train["label"]) and len(test["label"])
     db3 = _windows(sp.test_files[0])
     assert not sp.train_mask(db3).any() and sp.test_mask(db3).all()
+
+
+@pytest.mark.realdata
+def test_cross_device_is_myo_user_with_a_3dc_text_space(data_dir: Path) -> None:
+    """Same Myo windows on each side as myo-user; only the text space's vocabularies differ."""
+    cross, myo = split("cross-device", data_dir), split("myo-user", data_dir)
+    assert (cross.train_files, cross.test_files, cross.vocabulary) == (myo.train_files, myo.test_files, "myo")
+    assert cross.text_vocabularies == ("3dc",) and myo.text_vocabularies is None
+    assert cross.held_out_classes == frozenset()
+    ws = _windows(myo.test_files[0])
+    np.testing.assert_array_equal(cross.test_mask(ws), myo.test_mask(ws))
+    assert cross.test_mask(ws).any() and not cross.train_mask(ws).any()

@@ -19,7 +19,7 @@ import json
 import logging
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -166,25 +166,34 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _stage1_settings(cfg: TrainConfig, vocab: Any, held_out: frozenset[int]
+def _stage1_settings(cfg: TrainConfig, vocab: Any, held_out: frozenset[int],
+                     text_vocabularies: Sequence[str] | None = None
                      ) -> tuple[list[str], list[tuple[str, int]], str]:
-    """(vocabularies, held-out (vocabulary, class) pairs, key) of a run's stage 1."""
-    names = list_vocabularies() if cfg.vocabularies == "all" else list(cfg.vocabularies)
-    if vocab.name not in names:
-        names.append(vocab.name)
+    """(vocabularies, held-out (vocabulary, class) pairs, key) of a run's stage 1.
+
+    ``text_vocabularies`` (a protocol's, e.g. ``cross-device``) replaces the config's list, and the
+    model's own vocabulary is then NOT added: its texts stay out of training."""
+    if text_vocabularies is not None:
+        names = list(text_vocabularies)
+    else:
+        names = list_vocabularies() if cfg.vocabularies == "all" else list(cfg.vocabularies)
+        if vocab.name not in names:
+            names.append(vocab.name)
     held = sorted((vocab.name, int(c)) for c in held_out)
     return names, held, _digest({"stage1": cfg.stage1.to_dict(), "vocabularies": names, "held_out": held})
 
 
-def stage1_key(cfg: TrainConfig, vocabulary: str, held_out: frozenset[int]) -> str:
+def stage1_key(cfg: TrainConfig, vocabulary: str, held_out: frozenset[int],
+               text_vocabularies: Sequence[str] | None = None) -> str:
     """The key a finished stage 1 records in ``checkpoints/stage1.json``: two runs with the same key and
     vocabulary export the same ``text/`` (a driver may copy it instead of training it again)."""
-    return _stage1_settings(cfg, load_vocabulary(vocabulary), held_out)[2]
+    return _stage1_settings(cfg, load_vocabulary(vocabulary), held_out, text_vocabularies)[2]
 
 
-def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Path) -> None:
+def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Path,
+            text_vocabularies: Sequence[str] | None = None) -> None:
     """Train + export ``out_dir/text`` unless a finished run with the same settings is there."""
-    names, held, key = _stage1_settings(cfg, vocab, held_out)
+    names, held, key = _stage1_settings(cfg, vocab, held_out, text_vocabularies)
     marker = out_dir / CHECKPOINTS / "stage1.json"
     if marker.is_file() and json.loads(marker.read_text())["key"] == key and \
             (out_dir / "text" / rtt.MANIFEST).is_file():
@@ -236,7 +245,7 @@ def run_training(
         vocab = load_vocabulary(sp.vocabulary)
         if ctx.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _stage1(cfg, vocab, sp.held_out_classes, out_dir)
+            _stage1(cfg, vocab, sp.held_out_classes, out_dir, sp.text_vocabularies)
         ctx.barrier()
         if ctx.device.type == "cpu":
             torch.set_num_threads(cfg.threads)

@@ -11,7 +11,8 @@ class-disjoint protocols, the ablations, where MyoSem-RT does not beat the best 
 seeds of every run, figures (:mod:`train.figures`), and the per-user calibration report when
 ``<out>/results/calibration.md`` exists. Uncertainty: EMG -> text ± the bootstrap standard deviation over
 test windows, text -> EMG ± the standard error over the balanced episodes (:mod:`myosem_rt.retrieval`);
-both are test-sampling uncertainties of one trained model (one seed), not seed-to-seed variation.
+both are test-sampling uncertainties of one trained model (seed 0); runs with other seeds get a
+seed-to-seed section (:mod:`train.seed_table`).
 """
 
 from __future__ import annotations
@@ -182,17 +183,27 @@ def headline_table(cells: dict, protocols: Sequence[str], direction: str, spread
 
 
 def held_out_table(cells: dict, protocols: Sequence[str]) -> list[str]:
-    """EMG -> text on the seen and the held-out classes of the class-disjoint protocols."""
-    lines = ["| protocol | method | seen classes R@1 | held-out classes R@1 | held-out MRR |",
-             "|---|---|---|---|---|"]
+    """The class-disjoint protocols' seen and held-out classes: EMG -> text with all classes as candidates,
+    then both directions with the held-out classes' descriptions as the only candidates."""
+    lines = ["| protocol | method | all candidates: seen classes R@1 | all candidates: held-out classes R@1 "
+             "| held-out only: EMG→text R@1 | held-out only: EMG→text MRR | held-out only: text→EMG R@1 |",
+             "|---|---|---|---|---|---|---|"]
     for p in protocols:
+        chance: dict[str, Any] = {}
         for method, title in (*BASELINE_ROWS, MAIN_ROW, *ABLATION_ROWS[1:]):
             m = cells[p][method].metrics or {}
             seen, held = m.get("emg_to_text_seen"), m.get("emg_to_text_held_out")
             if held is None:
                 continue
+            only, t2e = m.get("emg_to_text_held_out_only") or {}, m.get("text_to_emg_held_out_only") or {}
+            for key, f in (("all", held), ("only", only), ("t2e", t2e)):
+                chance.setdefault(key, f.get("chance"))
             lines.append(f"| {p} | {title} | {_pm(seen or {}, 'R@1', 'std')} | {_pm(held, 'R@1', 'std')} | "
-                         f"{_pm(held, 'MRR', 'std')} |")
+                         f"{_pm(only, 'R@1', 'std')} | {_pm(only, 'MRR', 'std')} | {_pm(t2e, 'R@1', 'se')} |")
+        if chance:
+            c = [f"{chance[k][metric]:.3f}" if chance.get(k) else ""
+                 for k, metric in (("all", "R@1"), ("only", "R@1"), ("only", "MRR"), ("t2e", "R@1"))]
+            lines.append(f"| {p} | *chance* | | " + " | ".join(c) + " |")
     return lines if len(lines) > 2 else []
 
 
@@ -285,6 +296,9 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
                  figures: dict[str, str] | None = None, command: str = "myosem report") -> Path:
     """Write ``<out>/results.md``; ``figures`` maps a caption to a PNG path relative to ``out``.
     A larger-budget rerun in ``<runs>/budget`` gets its own section (:func:`budget_section`)."""
+    from train.cross_device import cross_device_section  # these two import this module
+    from train.seed_table import seed_section
+
     protocols = [p for p in cells if p not in unavailable]
     reduced, recipe = _recipe(cells, protocols, runs)
     md: list[str] = ["# Comparative evaluation: MyoSem-RT, baselines and ablations", ""]
@@ -306,8 +320,8 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
            "window ranks the class prototypes; ± is the bootstrap standard deviation over test windows "
            "(200 resamples). text → EMG: each class prototype ranks one test window per class in 100 "
            "balanced episodes; ± is the standard error over episodes. Ties count against the method. Both "
-           "are test-sampling uncertainties of one trained model (one seed): seed-to-seed variation is not "
-           "included. Best R@1 per protocol in bold.", "",
+           "are test-sampling uncertainties of one trained model (seed 0); seed-to-seed variation, where "
+           "other seeds were run, has its own section. Best R@1 per protocol in bold.", "",
            "Methods: **Hudgins TD + LDA** (MAV, WL, ZC, SSC per channel, shrinkage LDA; embedding = the "
            "discriminant space), **TCN**, **CNN-BiLSTM**, **Atzori CNN** (embedding = penultimate layer); "
            "each maps its embedding into the text space with a linear projection trained by InfoNCE "
@@ -322,13 +336,18 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
     held = held_out_table(cells, protocols)
     if held:
         md += ["## Held-out classes (zero-shot)", "",
-               "Class-disjoint protocols: EMG → text on the test windows of the classes trained on and of "
-               "the held-out classes, whose EMG and texts never entered training (all classes are "
-               "candidates), for every method and ablation.", ""] + held + [""]
+               "Class-disjoint protocols: the test windows of the classes trained on and of the held-out "
+               "classes, whose EMG and texts never entered training, for every method and ablation. \"All "
+               "candidates\": EMG → text ranks every class prototype (as in the tables above). \"Held-out "
+               "only\": the held-out classes' descriptions are the only candidates -- EMG → text over their "
+               "test windows (± bootstrap std) and text → EMG in balanced episodes of one window per "
+               "held-out class (± standard error).", ""] + held + [""]
     md += ["## Ablations", "", "Each variant is `myosem train --train-config <variant>` with the same recipe "
            "(`train/configs/ablate-*.yaml` = `myosem-small` + one switch). Δ = variant − full model.", ""]
     md += ablation_table(cells, protocols) + [""]
     md += ["## Where MyoSem-RT does not beat the best baseline", ""] + shortfalls(cells, protocols) + [""]
+    md += cross_device_section(cells)
+    md += seed_section(runs, protocols)
     md += budget_section(runs / "budget", protocols)
     discussion = out / "results" / "discussion.md"
     if discussion.is_file():

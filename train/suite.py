@@ -18,6 +18,10 @@ Stage 1 is the same for every run with the same stage-1 settings, vocabulary and
 (:func:`train.pipeline.stage1_key`); before a MyoSem-type job starts, a finished ``text/`` with that key is
 copied from a sibling run, and the pipeline, which checks the key itself, then reuses it.
 
+Seeds: seed 0 is the layout above; another seed ``s`` (``myosem report --train --seeds 0,1,2``) repeats
+the chosen steps in ``runs/seed<s>/`` (same layout, its own ``logs/``) with ``--seed s`` -- which redraws
+the windows subsampled per file, the initialisation and the batch order; stage 1 (its own seed) is shared.
+
 Recipes (:data:`RECIPES`): ``reduced`` is the CPU recipe of the reduced report (800 windows per file,
 15 + 6 + 3 epochs, one thread); ``full`` is ``myosem-small`` as configured on every window, for the GPU
 machine (``--device auto``).
@@ -71,6 +75,7 @@ class Job:
     argv: tuple[str, ...]  #: command after the python executable
     out: Path
     config: str | None = None  #: training config (MyoSem-type jobs)
+    root: Path | None = None  #: the run layout this job belongs to (``runs`` or ``runs/seed<s>``)
 
     @property
     def label(self) -> str:
@@ -84,12 +89,27 @@ class Job:
         return manifest.is_file() and bool(json.loads(manifest.read_text()).get("metrics"))
 
 
+def seed_root(runs: Path, seed: int) -> Path:
+    """Where the runs of ``seed`` live: ``runs`` for seed 0, ``runs/seed<s>`` otherwise."""
+    return runs if seed == 0 else runs / f"seed{seed}"
+
+
 def plan(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str] = STEPS,
          recipe: str = "reduced", baselines: Sequence[str] | None = None,
-         variants: Sequence[str] | None = None) -> list[Job]:
-    """Every job for ``protocols``, breadth first (see the module docstring)."""
+         variants: Sequence[str] | None = None, seeds: Sequence[int] = (0,)) -> list[Job]:
+    """Every job for ``protocols`` and ``seeds``, breadth first (see the module docstring)."""
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
+    return [job for s in seeds for job in _plan_seed(protocols, runs, data, steps, recipe, baselines,
+                                                     variants, s)]
+
+
+def _plan_seed(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str], recipe: str,
+               baselines: Sequence[str] | None, variants: Sequence[str] | None, seed: int) -> list[Job]:
     from train.baselines.run import BASELINES
 
+    root = seed_root(runs, seed)
+    seeded = ["--seed", str(seed)] if seed else []
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe '{recipe}' (expected {', '.join(RECIPES)})")
     unknown = sorted(set(steps) - set(STEPS))
@@ -103,23 +123,24 @@ def plan(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str] 
             continue
         for p in protocols:
             if step == "myosem":
-                out = runs / "myosem" / p
-                jobs.append(Job(step, "myosem", p, (*train, "--protocol", p, "--out", str(out), *r["train"]),
-                                out, "myosem-small"))
+                out = root / "myosem" / p
+                jobs.append(Job(step, "myosem", p, (*train, "--protocol", p, "--out", str(out), *r["train"],
+                                                    *seeded), out, "myosem-small", root))
             elif step == "baselines":
                 only = ",".join(baselines or BASELINES)
                 jobs.append(Job(step, "baselines", p, (
-                    "-m", "train.baselines", "--model", str(runs / "myosem" / p), "--data", str(data),
-                    "--out", str(runs / "baselines" / p), "--only", only, *r["baselines"]),
-                    runs / "baselines" / p))
+                    "-m", "train.baselines", "--model", str(root / "myosem" / p), "--data", str(data),
+                    "--out", str(root / "baselines" / p), "--only", only, *r["baselines"], *seeded),
+                    root / "baselines" / p, None, root))
             else:
                 names = ["baseline-text-labels"] if step == "text" else list(ABLATIONS)
                 for v in names:
                     if variants is not None and v not in variants:
                         continue
-                    out = runs / v / p
+                    out = root / v / p
                     jobs.append(Job(step, v, p, (*train, "--train-config", VARIANTS[v], "--protocol", p,
-                                                 "--out", str(out), *r["train"]), out, VARIANTS[v]))
+                                                 "--out", str(out), *r["train"], *seeded), out, VARIANTS[v],
+                                    root))
     return jobs
 
 
@@ -131,8 +152,11 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
     if job.config is None or (job.out / CHECKPOINTS / "stage1.json").is_file():
         return None
     sp = split(job.protocol, data)
-    key = stage1_key(load_train_config(job.config), sp.vocabulary, sp.held_out_classes)
-    for marker in sorted(runs.glob(f"*/*/{CHECKPOINTS}/stage1.json")):
+    key = stage1_key(load_train_config(job.config), sp.vocabulary, sp.held_out_classes,
+                     sp.text_vocabularies)
+    markers = [*runs.glob(f"*/*/{CHECKPOINTS}/stage1.json"),
+               *runs.glob(f"seed*/*/*/{CHECKPOINTS}/stage1.json")]
+    for marker in sorted(markers):
         src = marker.parent.parent
         try:
             same = json.loads(marker.read_text())["key"] == key
@@ -150,10 +174,11 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
 
 def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry_run: bool = False) -> int:
     """Run the jobs that are not done, one at a time; returns the number that failed."""
-    logs = runs / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     failed = 0
     for job in jobs:
+        root = job.root or runs
+        logs = root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, *job.argv]
         shown = " ".join(shlex.quote(c) for c in job.argv)
         if job.done():
@@ -162,8 +187,8 @@ def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry
         if dry_run:
             sys.stdout.write(f"{job.label}: python {shown}\n")
             continue
-        if job.step == "baselines" and not (runs / "myosem" / job.protocol / "manifest.json").is_file():
-            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, runs / "myosem" / job.protocol)
+        if job.step == "baselines" and not (root / "myosem" / job.protocol / "manifest.json").is_file():
+            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, root / "myosem" / job.protocol)
             continue
         try:
             seed_stage1(job, runs, data)

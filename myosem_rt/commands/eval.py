@@ -123,6 +123,13 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
             if sel.any():
                 result[f"emg_to_text_{key}"] = emg_to_text(z[sel], labels[sel], protos, ids,
                                                            n_resamples=n_resamples, seed=seed)
+        # the zero-shot setting proper: only the held-out classes' descriptions are candidates
+        only = np.isin(ids, list(held_out))
+        if unseen.any() and only.sum() > 1:
+            result["emg_to_text_held_out_only"] = emg_to_text(
+                z[unseen], labels[unseen], protos[only], ids[only], n_resamples=n_resamples, seed=seed)
+            result["text_to_emg_held_out_only"] = text_to_emg(
+                z[unseen], labels[unseen], protos[only], ids[only], episodes=episodes, seed=seed)
     return result
 
 
@@ -146,6 +153,9 @@ def format_table(result: dict[str, Any]) -> str:
     for key in ("held_out", "seen"):
         if f"emg_to_text_{key}" in result:
             lines += _row(f"EMG->text {key.replace('_', '-')}", result[f"emg_to_text_{key}"], "std", keys)
+    if "emg_to_text_held_out_only" in result:  # candidates: the held-out classes alone
+        lines += _row("EMG->text h-o only", result["emg_to_text_held_out_only"], "std", keys)
+        lines += _row("text->EMG h-o only", result["text_to_emg_held_out_only"], "se", keys)
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "
                     f"(one window per class)\n")
 

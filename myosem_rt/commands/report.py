@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--train: reduced (CPU, the rules' recipe) or full (GPU machine)")
     p.add_argument("--baselines", metavar="B,B", help="--train: subset of lda,tcn,cnn-bilstm,atzori-cnn")
     p.add_argument("--variants", metavar="V,V", help="--train: subset of the ablation / text-baseline runs")
+    p.add_argument("--seeds", default="0", metavar="S,S",
+                   help="--train: training seeds (default 0; seed s > 0 runs in RUNS/seed<s>)")
     p.add_argument("--dry-run", action="store_true", help="--train: list the missing jobs, run nothing")
 
 
@@ -79,8 +81,12 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                 usable.append(p)
             except ConfigError as exc:
                 sys.stderr.write(f"myosem report: {p} skipped: {exc}\n")
+        try:
+            seeds = [int(v) for v in _split(args.seeds) or ["0"]]
+        except ValueError:
+            raise ConfigError(f"--seeds: expected comma-separated integers, got '{args.seeds}'") from None
         jobs = plan(usable, runs, data, _split(args.steps) or [], args.recipe, _split(args.baselines),
-                    _split(args.variants))
+                    _split(args.variants), seeds)
         failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
         if args.dry_run:
             return 0

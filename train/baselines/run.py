@@ -253,6 +253,7 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     if unknown:
         raise ConfigError(f"unknown baseline(s) {', '.join(unknown)} (expected {', '.join(BASELINES)})")
     torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)  # as in train.pipeline: subnormal floats stall x86 CPU training
     runtime_config = dict(runtime_config or load_config())
     model = MyoSemModel.load(model_dir)
     sp, train = training_windows(model, Path(data_dir), runtime_config)
