@@ -137,6 +137,9 @@ def test_seed_section_mean_sd_and_verdict(tmp_path: Path) -> None:
     # EMG->text: +0.070, se = sqrt(0.02**2/3 + 0.05**2/3) = 0.031 -> ahead; text->EMG: -0.010, se 0.006
     assert f"- {P}, EMG → text: MyoSem-RT 0.620 vs Hudgins TD + LDA 0.550 (difference +0.070, " \
            "standard error 0.031: ahead)." in section
+    # text->EMG: MyoSem-RT's seeds agree exactly (sd 0), so its sd is floored at the runs' se 0.01:
+    # sqrt(0.01**2/3 + 0.01**2/3) = 0.008
+    assert "(difference -0.010, standard error 0.008: within seed noise)." in section
     assert "ahead in 1, behind in 0, within two standard errors in 1 of 2" in section
 
 

@@ -8,7 +8,9 @@ in :mod:`train.report`; nothing is trained here.
 
 A row (protocol, method) is shown when at least two seeds have its result: the mean over seeds ± their
 standard deviation (ddof 1). The verdict compares MyoSem-RT with the baseline of the best mean, with the
-standard error of the difference of the two means, sqrt(sd_a²/n_a + sd_b²/n_b).
+standard error of the difference of the two means, sqrt(sd_a²/n_a + sd_b²/n_b). Two or three seeds can give
+a standard deviation near zero by chance, so each sd is taken as at least the mean test-sampling
+uncertainty of its runs (bootstrap std or episode standard error): a verdict is never sharper than one run.
 """
 
 from __future__ import annotations
@@ -34,23 +36,28 @@ def seed_roots(runs: Path) -> dict[int, Path]:
     return dict(sorted(roots.items()))
 
 
-def r1_by_seed(runs: Path, protocols: Sequence[str]) -> dict[tuple[str, str, str], dict[int, float]]:
-    """{(protocol, method, direction): {seed: R@1}} of every result found under ``runs``."""
-    out: dict[tuple[str, str, str], dict[int, float]] = {}
+def r1_by_seed(runs: Path, protocols: Sequence[str]
+               ) -> dict[tuple[str, str, str], dict[int, tuple[float, float]]]:
+    """{(protocol, method, direction): {seed: (R@1, its test-sampling uncertainty)}} under ``runs``."""
+    out: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
     for seed, root in seed_roots(runs).items():
         cells, _ = collect(root, protocols, None)
         for p, row in cells.items():
             for method, cell in row.items():
-                for direction, _, _ in DIRECTIONS:
+                for direction, _, spread in DIRECTIONS:
                     f = (cell.metrics or {}).get(direction)
                     if f is not None:
-                        out.setdefault((p, method, direction), {})[seed] = float(f["R@1"])
+                        err = float((f.get(spread) or {}).get("R@1", 0.0))
+                        out.setdefault((p, method, direction), {})[seed] = (float(f["R@1"]), err)
     return out
 
 
-def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
+def _mean_sd(values: Sequence[tuple[float, float]], floor: bool = False) -> tuple[float, float]:
+    """Mean and standard deviation over seeds of (R@1, uncertainty) pairs; ``floor``: the sd is at least
+    the mean test-sampling uncertainty (see the module docstring)."""
+    a = np.asarray([v for v, _ in values], dtype=np.float64)
+    sd = float(a.std(ddof=1)) if a.size > 1 else math.nan
+    return float(a.mean()), max(sd, float(np.mean([e for _, e in values]))) if floor else sd
 
 
 def seed_section(runs: Path, protocols: Sequence[str]) -> list[str]:
@@ -75,11 +82,15 @@ def seed_section(runs: Path, protocols: Sequence[str]) -> list[str]:
     return (["## Seed-to-seed variation", "",
              "The same jobs retrained with other seeds (`myosem report --train --seeds 0,1,2`; seed s in "
              "`runs/seed<s>/`). A seed redraws the windows subsampled per file, the initialisation and the "
-             "batch order; stage 1 (the text space) is shared. Mean over seeds ± their standard deviation.",
-             ""] + table + [""] + verdicts + [""])
+             "batch order (and so the test windows subsampled per file); stage 1 (the text space) is "
+             "shared. Mean over seeds ± their standard deviation. The verdicts below use the standard error "
+             "of the difference of two seed means, each sd taken as at least its runs' test-sampling "
+             "uncertainty (two or three seeds can agree closely by chance).", ""]
+            + table + [""] + verdicts + [""])
 
 
-def _verdicts(r1: dict[tuple[str, str, str], dict[int, float]], protocols: Sequence[str]) -> list[str]:
+def _verdicts(r1: dict[tuple[str, str, str], dict[int, tuple[float, float]]], protocols: Sequence[str]
+              ) -> list[str]:
     titles = dict(BASELINE_ROWS)
     lines = []
     for p in protocols:
@@ -88,8 +99,9 @@ def _verdicts(r1: dict[tuple[str, str, str], dict[int, float]], protocols: Seque
             others = {m: v for m, _ in BASELINE_ROWS if len(v := r1.get((p, m, direction), {})) > 1}
             if len(mine) < 2 or not others:
                 continue
-            best = max(others, key=lambda m: np.mean(list(others[m].values())))
-            (ma, sa), (mb, sb) = _mean_sd(list(mine.values())), _mean_sd(list(others[best].values()))
+            best = max(others, key=lambda m: _mean_sd(list(others[m].values()))[0])
+            (ma, sa), (mb, sb) = (_mean_sd(list(mine.values()), floor=True),
+                                  _mean_sd(list(others[best].values()), floor=True))
             se = math.sqrt(sa**2 / len(mine) + sb**2 / len(others[best]))
             diff = ma - mb
             call = "within seed noise" if abs(diff) < 2 * se else ("ahead" if diff > 0 else "behind")
