@@ -46,8 +46,7 @@ def _group_r1(metrics: dict[str, Any], classes: list[int]) -> str:
     per = metrics.get("emg_to_text", {}).get("per_class")
     if not per:
         return "--"
-    values = [per[str(c)] if str(c) in per else per.get(c) for c in classes]
-    values = [v for v in values if v is not None]
+    values = [per[str(c)] for c in classes if str(c) in per]  # JSON keys: class ids as strings
     return f"{np.mean(values):.3f}" if values else "--"
 
 
@@ -71,7 +70,8 @@ def cross_device_section(cells: dict[str, dict[str, Cell]]) -> list[str]:
              "| text space | EMG→text R@1 | EMG→text MRR | text→EMG R@1 | shared actions: per-class R@1 | "
              "new actions: per-class R@1 |", "|---|---|---|---|---|---|"]
     for protocol, method, title in ROWS:
-        m = (cells.get(protocol, {}).get(method) or Cell(method, protocol)).metrics
+        cell = cells.get(protocol, {}).get(method)
+        m = cell.metrics if cell is not None else None
         if not m:
             lines.append(f"| {title} | -- | -- | -- | -- | -- |")
             continue

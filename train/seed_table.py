@@ -16,24 +16,13 @@ uncertainty of its runs (bootstrap std or episode standard error): a verdict is 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from train.report import ABLATION_ROWS, BASELINE_ROWS, DIRECTIONS, MAIN, MAIN_ROW, collect
-
-_SEED_DIR = re.compile(r"^seed(\d+)$")
-
-
-def seed_roots(runs: Path) -> dict[int, Path]:
-    """{seed: run layout}: seed 0 is ``runs`` itself, seed s is ``runs/seed<s>``."""
-    roots = {0: runs}
-    for d in sorted(runs.glob("seed*")):
-        if d.is_dir() and (m := _SEED_DIR.match(d.name)) and int(m[1]) > 0:
-            roots[int(m[1])] = d
-    return dict(sorted(roots.items()))
+from train.suite import seed_roots
 
 
 def r1_by_seed(runs: Path, protocols: Sequence[str]
@@ -92,7 +81,7 @@ def seed_section(runs: Path, protocols: Sequence[str]) -> list[str]:
 def _verdicts(r1: dict[tuple[str, str, str], dict[int, tuple[float, float]]], protocols: Sequence[str]
               ) -> list[str]:
     titles = dict(BASELINE_ROWS)
-    lines = []
+    lines, calls = [], []
     for p in protocols:
         for direction, name, _ in DIRECTIONS:
             mine = r1.get((p, MAIN, direction), {})
@@ -105,12 +94,12 @@ def _verdicts(r1: dict[tuple[str, str, str], dict[int, tuple[float, float]]], pr
             se = math.sqrt(sa**2 / len(mine) + sb**2 / len(others[best]))
             diff = ma - mb
             call = "within seed noise" if abs(diff) < 2 * se else ("ahead" if diff > 0 else "behind")
+            calls.append(call)
             lines.append(f"- {p}, {name}: MyoSem-RT {ma:.3f} vs {titles[best]} {mb:.3f} "
                          f"(difference {diff:+.3f}, standard error {se:.3f}: {call}).")
     if not lines:
         return []
-    ahead = sum(line.endswith("ahead).") for line in lines)
-    behind = sum(line.endswith("behind).") for line in lines)
+    ahead, behind = calls.count("ahead"), calls.count("behind")
     return ([f"MyoSem-RT against the baseline with the best seed-mean R@1 (baselines with at least two "
              f"seeds): ahead in {ahead}, behind in {behind}, within two standard errors in "
              f"{len(lines) - ahead - behind} of {len(lines)} (protocol, direction) pairs.", ""] + lines)

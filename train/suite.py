@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -52,6 +53,7 @@ VARIANTS = {
     "ablate-queries": "ablate-queries",
     "ablate-stage1": "ablate-stage1",
 }
+_SEED_DIR = re.compile(r"^seed([1-9]\d*)$")  #: the folder of seed s > 0 (:func:`seed_root`)
 ABLATIONS = ("ablate-descriptors", "ablate-queries", "ablate-stage1")
 STEPS = ("myosem", "baselines", "text", "ablations")
 RECIPES: dict[str, dict[str, list[str]]] = {
@@ -92,6 +94,12 @@ class Job:
 def seed_root(runs: Path, seed: int) -> Path:
     """Where the runs of ``seed`` live: ``runs`` for seed 0, ``runs/seed<s>`` otherwise."""
     return runs if seed == 0 else runs / f"seed{seed}"
+
+
+def seed_roots(runs: Path) -> dict[int, Path]:
+    """{seed: run layout} of every seed present under ``runs`` (seed 0 is ``runs`` itself)."""
+    found = {int(m[1]): d for d in runs.glob("seed*") if d.is_dir() and (m := _SEED_DIR.match(d.name))}
+    return dict(sorted({**found, 0: runs}.items()))
 
 
 def plan(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str] = STEPS,
@@ -154,8 +162,7 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
     sp = split(job.protocol, data)
     key = stage1_key(load_train_config(job.config), sp.vocabulary, sp.held_out_classes,
                      sp.text_vocabularies)
-    markers = [*runs.glob(f"*/*/{CHECKPOINTS}/stage1.json"),
-               *runs.glob(f"seed*/*/*/{CHECKPOINTS}/stage1.json")]
+    markers = [m for root in seed_roots(runs).values() for m in root.glob(f"*/*/{CHECKPOINTS}/stage1.json")]
     for marker in sorted(markers):
         src = marker.parent.parent
         try:
