@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "live": "myosem_rt.commands.live",
     "gui": "myosem_rt.commands.gui",
     "query": "myosem_rt.commands.query",
+    "enrol": "myosem_rt.commands.enrol",
     "calibrate-eval": "myosem_rt.commands.calibrate",
     "bench": "myosem_rt.commands.bench",
     "report": "myosem_rt.commands.report",

@@ -93,6 +93,18 @@ def read_model_manifest(model_dir: Path, verify: bool = True) -> dict[str, Any]:
     return manifest
 
 
+def model_sha(model: Any) -> str:
+    """sha256 of the model directory's manifest.json bytes (it lists every file's sha256, so it names the
+    exact model): what a profile records to refuse being used with another model."""
+    import hashlib
+
+    path = Path(model.directory) / MANIFEST
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model manifest ({exc.strerror or exc})") from None
+
+
 def resolve_model(name_or_dir: str | Path) -> Path:
     """A shipped model's name (``3dc-armband``, ``myo-armband``) or a model directory -> its directory."""
     if str(name_or_dir) in SHIPPED and not Path(name_or_dir).is_dir():

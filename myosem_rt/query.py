@@ -197,7 +197,8 @@ def query_recording(model: Any, encoder: Any, path: str | Path, text: str, confi
     spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
     ws = load_windows([path], trained_config(model, config), spec=spec,
                       loader=_checked_loader(model, str(model.directory)),
-                      vocabulary=load_vocabulary(model.vocabulary))
+                      vocabulary=load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None)
+                      else None)
     if repetitions is not None:
         ws = ws.subset(np.isin(ws.repetition, list(repetitions)))
     if len(ws) == 0:

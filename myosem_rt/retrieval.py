@@ -118,8 +118,23 @@ def emg_to_text(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto
         raise ValueError(f"emg_to_text: {z.shape[0]} embeddings but {labels.shape[0]} labels")
     if labels.size == 0:
         raise ValueError("emg_to_text: no test windows")
+    return emg_to_text_scores(_unit(z) @ _unit(prototypes).T, labels, proto_ids, ks,
+                              n_resamples=n_resamples, seed=seed)
+
+
+def emg_to_text_scores(scores: np.ndarray, labels: np.ndarray, proto_ids: Sequence[int],
+                       ks: Sequence[int] = DEFAULT_KS, *, n_resamples: int = 200, seed: int = 0,
+                       ) -> dict[str, Any]:
+    """:func:`emg_to_text` from ready-made (N, K) scores of each window against each class (columns in
+    ``proto_ids`` order): a per-user profile ranks descriptions by its posteriors, not by cosine."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (labels.size, len(proto_ids)):
+        raise ValueError(f"emg_to_text_scores: scores {scores.shape} for {labels.size} windows and "
+                         f"{len(proto_ids)} classes")
+    if not np.isfinite(scores).all():
+        raise ValueError("emg_to_text_scores: scores contain NaN/inf values")
     cols = _proto_columns(labels, np.asarray(proto_ids))
-    scores = _unit(z) @ _unit(prototypes).T
     per = _per_item(ranks_of_true(scores, cols), ks)
     out: dict[str, Any] = {k: float(v.mean()) for k, v in per.items()}
     out["std"] = bootstrap_std(per, n_resamples, seed)

@@ -15,11 +15,11 @@ torch = pytest.importorskip("torch")
 from myosem_rt.config import load_config  # noqa: E402
 from myosem_rt.descriptors import patch_descriptors  # noqa: E402
 from myosem_rt.errors import ConfigError  # noqa: E402
+from myosem_rt.profile.features import hudgins, noise_threshold  # noqa: E402
+from myosem_rt.profile.lda import ShrinkageLDA, ledoit_wolf_shrinkage  # noqa: E402
 from myosem_rt.protocols import THREEDC_HELD_OUT  # noqa: E402
 from myosem_rt.retrieval import emg_to_text  # noqa: E402
 from myosem_rt.vocab import load_vocabulary  # noqa: E402
-from train.baselines.features import hudgins, noise_threshold  # noqa: E402
-from train.baselines.lda import ShrinkageLDA, ledoit_wolf_shrinkage  # noqa: E402
 from train.baselines.nets import NETS  # noqa: E402
 from train.baselines.run import (  # noqa: E402
     BaselineConfig,

@@ -17,6 +17,8 @@ BENCHMARKS: dict[str, str] = {
     "live": "myosem_rt.live.bench:bench_live",
     "stream": "myosem_rt.stream.bench:bench_stream",
     "gui": "myosem_rt.display.bench:bench_gui",
+    "stability": "myosem_rt.live.stability:bench_stability",
+    "enrol": "myosem_rt.profile.bench:bench_enrol",
 }
 
 
@@ -25,6 +27,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="recording(s) to use, where the benchmark needs one")
     p.add_argument("--model", metavar="DIR", help="model directory, where the benchmark needs one")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+    p.add_argument("--models", nargs="+", metavar="DIR",
+                   help="enrol: models to pick from per subject (one that never trained on it)")
+    p.add_argument("--suite", nargs="+", metavar="NAME",
+                   help="enrol: 3dc, ciil-shift, myodisco-session, multiday, sim-3dc (default all)")
+    p.add_argument("--trials", type=int, nargs="+", metavar="K", help="enrol: trials per gesture (1 2)")
+    p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
+    p.add_argument("--results", metavar="DIR", help="enrol: write DIR/enrolment.md and enrolment.json")
+    p.add_argument("--profile", metavar="PATH",
+                   help="per-user calibration profile (PATH.json + PATH.npz), where the benchmark takes one")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:

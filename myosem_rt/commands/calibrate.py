@@ -5,7 +5,8 @@ two halves of its trials: the first half of its repetitions (by number, i.e. rec
 with one repetition is split in time per class) is the pool a user would calibrate from, the second half is
 evaluated. Per recording and repeat, ``k`` windows per class are drawn from the pool (seeded; the k = 1
 windows are among the k = 3 ones, and so on, so the k compare like with like), a
-:class:`~myosem_rt.calibration.Profile` is built from them, and EMG -> text R@1 and MRR are computed on the
+:class:`~myosem_rt.calibration.PrototypeBlend` (the v1 calibration) is built from them, and EMG -> text
+R@1 and MRR are computed on the
 other half with the model's prototypes (before) and the calibrated ones (after). No calibration window is
 ever evaluated. With ``--unit trial`` k counts whole trials (repetitions) per class instead of windows,
 i.e. what a user gives by performing each gesture k times. Figures pool every evaluated window of every
@@ -88,7 +89,7 @@ def calibrate_eval(model: Any, files: list[Path], config: dict[str, Any], *, mas
                    ks: list[int], repeats: int, seed: int = 0, unit: str = "window",
                    k0: float | None = None, beta: float | None = None) -> dict[str, Any]:
     """The measurement described in the module docstring (one file at a time; only embeddings kept)."""
-    from myosem_rt.calibration import Profile, calibration_settings
+    from myosem_rt.calibration import PrototypeBlend, calibration_settings
     from myosem_rt.commands.eval import _checked_loader, encode
     from myosem_rt.errors import ConfigError
     from myosem_rt.model import trained_config
@@ -137,7 +138,7 @@ def calibrate_eval(model: Any, files: list[Path], config: dict[str, Any], *, mas
                 else:
                     order[int(c)] = [[i] for i in rng.permutation(idx)]
             for j, k in enumerate(ks):
-                profile = Profile.new(model, "calibrate-eval", k0=k0, beta=beta)
+                profile = PrototypeBlend.new(model, "calibrate-eval", k0=k0, beta=beta)
                 for c, groups in order.items():
                     profile.add_examples(c, z[np.concatenate(groups[:k]).astype(np.int64)])
                 a = np.asarray(_figures(z_ev, y_ev, profile.prototypes, ids))

@@ -26,7 +26,8 @@ ENCODE_BATCH = 2048
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="DIR", help="exported model directory")
+    p.add_argument("--model", metavar="DIR",
+                   help="exported model directory (with --profile: default the profile's own model)")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="recording file or folder (with --protocol: the folder holding 3dc/, myodisco/ ...)")
     p.add_argument("--protocol", metavar="NAME", help="test on this protocol's test split (e.g. 3dc-rand)")
@@ -40,6 +41,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=200, help="EMG->text bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsampling, episodes and bootstrap")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    p.add_argument("--profile", metavar="PATH",
+                   help="score the wearer's profile (myosem enrol) instead of the bare model; the "
+                        "enrolment's own windows are never scored")
+    p.add_argument("--repetitions", type=repetition_range, metavar="A-B",
+                   help="only these repetitions of the recordings (e.g. 5-8)")
+
+
+def check_output(path: str) -> Path:
+    """An output file checked before the long work: its folder must exist (one-line error)."""
+    from myosem_rt.errors import ConfigError
+
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: folder {out.parent} does not exist")
+    return out
+
+
+def repetition_range(text: str) -> tuple[int, int]:
+    """``"5-8"`` -> (5, 8); ``"3"`` -> (3, 3) (argparse type)."""
+    a, _, b = text.partition("-")
+    try:
+        lo, hi = int(a), int(b or a)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A-B or A (repetition numbers), got '{text}'") from None
+    if lo < 0 or hi < lo:
+        raise argparse.ArgumentTypeError(f"expected 0 <= A <= B, got '{text}'")
+    return lo, hi
+
+
+def enrolment_mask(profile: Any, repetitions: tuple[int, int] | None):
+    """A window mask: the ``repetitions`` range, and never the windows the profile was enrolled on (the
+    same recording file, by sha256, and the repetitions its enrolment used)."""
+    import numpy as np
+
+    from myosem_rt.text_encoder import sha256_file
+
+    rec = (profile.recording or {}) if profile is not None else {}
+    used = set(rec.get("repetitions") or [])
+    cache: dict[str, bool] = {}
+
+    def mask(ws: Any) -> np.ndarray:
+        keep = np.ones(len(ws), dtype=bool)
+        if repetitions is not None:
+            keep &= (ws.repetition >= repetitions[0]) & (ws.repetition <= repetitions[1])
+        if rec.get("sha256") and ws.files:
+            f = str(ws.files[0])
+            if f not in cache:
+                cache[f] = sha256_file(Path(f)) == rec["sha256"]
+            if cache[f]:
+                drop = np.isin(ws.repetition, list(used)) if used else np.ones(len(ws), dtype=bool)
+                if (keep & drop).any():
+                    log.warning("eval: %s is the profile's enrolment recording: its %d enrolment windows "
+                                "(repetitions %s) are not scored", f, int((keep & drop).sum()),
+                                sorted(used) or "all")
+                keep &= ~drop
+        return keep
+
+    return mask
 
 
 def _load_model(path: str) -> Any:
@@ -80,7 +139,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
 
     from myosem_rt.errors import ConfigError
     from myosem_rt.model import trained_config
-    from myosem_rt.retrieval import emg_to_text, text_to_emg
+    from myosem_rt.retrieval import emg_to_text, emg_to_text_scores, text_to_emg
     from myosem_rt.stream.windows import WindowSpec
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.windowing import load_windows
@@ -88,7 +147,9 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
     cfg, loader = trained_config(model, config), _checked_loader(model, model_dir)
     ids = np.asarray(model.class_ids, dtype=np.int64)
-    vocabulary = load_vocabulary(model.vocabulary)
+    vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
+    posterior = getattr(model, "score_kind", "cosine") == "posterior"
+    left_out = 0
     z_parts, label_parts, datasets = [], [], []
     for path in files:  # one file at a time: only embeddings are kept, never all windows at once
         # labels in the model's class ids (translated by action for another dataset of the same device)
@@ -99,22 +160,30 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         if mask is not None:
             ws = ws.subset(mask(ws))
         unknown = sorted(set(np.unique(ws.label).tolist()) - set(ids.tolist()))
-        if unknown:
+        if unknown and posterior:  # a profile ranks the wearer's classes only: score those
+            known = np.isin(ws.label, ids)
+            left_out += int((~known).sum())
+            ws = ws.subset(known)
+        elif unknown:
             raise ConfigError(f"data classes {unknown} are not in the vocabulary of model {model_dir} "
                               f"(ids {ids.tolist()})")
         z_parts.append(encode(model, ws))
         label_parts.append(ws.label)
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
     if labels.size == 0:
-        raise ConfigError(f"no test windows in {len(files)} file(s) "
-                          f"(trials shorter than {spec.window} samples?)")
+        raise ConfigError(f"no test windows in {len(files)} file(s) (all left out by the protocol, "
+                          f"--repetitions or the profile's enrolment, or trials shorter than {spec.window} "
+                          "samples)")
     protos = np.asarray(model.prototypes, dtype=np.float32)
     ids_, counts = np.unique(labels, return_counts=True)
     result: dict[str, Any] = {
         "dataset": " + ".join(datasets), "n_windows": int(labels.size), "n_files": len(files),
         "classes": {int(c): int(n) for c, n in zip(ids_, counts, strict=True)},
         "window": {"window": spec.window, "hop": spec.hop, "patch": spec.patch, "fs": spec.fs},
-        "emg_to_text": emg_to_text(z, labels, protos, ids, n_resamples=n_resamples, seed=seed),
+        "emg_to_text": (emg_to_text_scores(model.rank(z)[0], labels, ids, n_resamples=n_resamples, seed=seed)
+                        if posterior else emg_to_text(z, labels, protos, ids, n_resamples=n_resamples,
+                                                      seed=seed)),
+        "left_out_windows": left_out,
         "text_to_emg": text_to_emg(z, labels, protos, ids, episodes=episodes, seed=seed),
     }
     if held_out:
@@ -161,9 +230,21 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from myosem_rt.errors import ConfigError
     from myosem_rt.recordings import find_recordings
 
-    model = _load_model(args.model)
+    if not args.model and not args.profile:
+        raise ConfigError("eval: give --model DIR, or --profile PATH (its model is used)")
+    if args.json:
+        check_output(args.json)
+    model = _load_model(args.model) if args.model else None
+    name = args.model
+    profile = None
+    if args.profile:
+        from myosem_rt.profile import load_profile_view
+
+        model = load_profile_view(args.profile, model, config)
+        profile, name = model.profile, f"{args.model or 'profile'} + profile {args.profile}"
     mask, held_out = None, frozenset()
     if args.protocol:
         from myosem_rt.protocols import options_from_args, split
@@ -173,10 +254,17 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:
         files = find_recordings(args.data)
-    result = evaluate(model, args.model, files, config, mask=mask, held_out=held_out,
+    if profile is not None or args.repetitions is not None:
+        extra, base_mask = enrolment_mask(profile, args.repetitions), mask
+        mask = extra if base_mask is None else (lambda ws: base_mask(ws) & extra(ws))
+    result = evaluate(model, str(name), files, config, mask=mask, held_out=held_out,
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
                       n_resamples=args.bootstrap, seed=args.seed)
-    result = {"model": str(args.model), "data": str(args.data), "protocol": args.protocol, **result}
+    result = {"model": str(name), "data": str(args.data), "protocol": args.protocol,
+              "repetitions": args.repetitions, **result}
+    if result.get("left_out_windows"):
+        log.warning("eval: %d windows of classes the profile does not have were not scored",
+                    result["left_out_windows"])
     sys.stdout.write(format_table(result))
     if args.json:
         out = Path(args.json)

@@ -31,8 +31,8 @@ def add_view_arguments(p: argparse.ArgumentParser) -> None:
                    help="model: a shipped name (3dc-armband, myo-armband) or a directory "
                         "(default: the shipped model matching the stream's channels and rate)")
     p.add_argument("--profile", metavar="PATH",
-                   help="calibration profile (PATH.json + PATH.npz): loaded if present, saved on every "
-                        "change")
+                   help="the wearer's profile (myosem enrol): loaded if present, made by enrolling in the "
+                        "window otherwise, saved on every confirm / correct / new gesture")
     p.add_argument("--duration", type=float, metavar="S", help="seconds to run (default: until closed)")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save the window as PNG at the end (needs --duration; works headless with "

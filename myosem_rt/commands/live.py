@@ -1,8 +1,9 @@
 """``myosem live [--model NAME|DIR]``: consume an EMG stream and describe it hop by hop, live.
 
 Per hop the model ranks the class descriptions for the latest window (:mod:`myosem_rt.live.engine`); the
-smoothed label, the top-K and the per-hop latency go to the LSL streams ``myosem-results`` /
-``myosem-results-labels`` and to ``--jsonl`` (or a terminal view). Runs until ``--duration`` or Ctrl-C;
+shown label (smoothed, low-confidence hops rejected, a change shown after a dwell), the top-K and the
+per-hop latency go to the LSL streams ``myosem-results`` / ``myosem-results-labels`` and to ``--jsonl`` (or
+a terminal view). Runs until ``--duration`` or Ctrl-C;
 a stream that stops is waited for (the consumer logs it lost and recovered) and hops resume.
 """
 
@@ -31,32 +32,63 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
     p.add_argument("--majority-hops", type=int, metavar="N",
                    help="hops voted over with --smoothing majority (5)")
-    p.add_argument("--min-score", type=float, metavar="S", help="smoothed score below this: uncertain (0.0)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="cosine models: smoothed top score below this rejects the hop (0.0)")
+    p.add_argument("--min-posterior", type=float, metavar="P",
+                   help="calibrated (posterior) models: smoothed top probability below this rejects the hop "
+                        "(0.5)")
     p.add_argument("--min-margin", type=float, metavar="M",
-                   help="top-1 minus top-2 smoothed score below this: uncertain (0.02)")
+                   help="top-1 minus top-2 smoothed score below this rejects the hop (0.02)")
+    p.add_argument("--hold-ms", type=float, metavar="MS",
+                   help="rejected hops keep the shown label this long, then 'uncertain' (1000)")
+    p.add_argument("--dwell-ms", type=float, metavar="MS",
+                   help="a new label is shown once it has been the accepted decision this long "
+                        "(200; 0 = at once)")
     p.add_argument("--results-name", metavar="NAME", help="name of the output LSL streams (myosem-results)")
     p.add_argument("--profile", metavar="PATH",
-                   help="per-user calibration profile (PATH.json + PATH.npz, myosem_rt.calibration)")
+                   help="the wearer's profile (myosem enrol): their gestures, ranked by their own head")
+
+
+class NoModel(Exception):
+    """No shipped model fits the stream and no profile was given (the caller explains how to enrol)."""
+
+    def __init__(self, info: Any) -> None:
+        super().__init__(info.name())
+        self.info = info
+
+
+def enrol_hint(n_channels: int, fs: float, name: str) -> str:
+    """What a user with an armband no shipped model fits should run (one line)."""
+    return (f"no shipped model fits {name!r} ({n_channels} ch @ {fs:g} Hz); enrol your gestures first: "
+            f"myosem enrol --profile ~/me --name {name} --new 'rest=hand relaxed' 'fist=closing the hand "
+            "into a fist' ... (or --recording FILE), then myosem live --profile ~/me")
 
 
 def open_live(model_dir: str | None, config: dict[str, Any], selector: Any,
               profile: str | None = None) -> tuple[Any, Any]:
-    """Load the model (calibrated by ``profile`` when given, checked before any stream is opened) and open
-    the stream through a pipeline built from the model (checked compatible)."""
+    """Load the model -- or the profile's view of its model (:mod:`myosem_rt.profile`), checked before any
+    stream is opened -- and open the stream through a pipeline cut and filtered as the model (or the
+    profile's enrolment) was, checked compatible. Raises :class:`NoModel` when nothing fits the stream."""
     from myosem_rt.live.engine import check_compatible
-    from myosem_rt.model import MyoSemModel, model_for_stream, trained_config
+    from myosem_rt.model import ModelError, MyoSemModel, model_for_stream, trained_config
     from myosem_rt.stream.consumer import StreamConsumer
     from myosem_rt.stream.inlet import resolve_stream
 
-    if model_dir is None:  # the stream decides: look at it first, then open it with the fitting model
-        info = resolve_stream(selector, float(config["lsl"]["resolve_timeout_s"]))
-        model_dir = str(model_for_stream(info.channel_count(), info.nominal_srate()))
-        log.info("live: %s fits the stream %r", model_dir, info.name())
-    model = MyoSemModel.load(model_dir, threads=1)
+    model: Any = None
     if profile:
-        from myosem_rt.calibration import load_profile_for
+        from myosem_rt.profile import load_profile_view
 
-        model = load_profile_for(profile, model)
+        base = MyoSemModel.load(model_dir, threads=1) if model_dir else None
+        model = load_profile_view(profile, base, config)
+    else:
+        if model_dir is None:  # the stream decides: look at it first, then open it with the fitting model
+            info = resolve_stream(selector, float(config["lsl"]["resolve_timeout_s"]))
+            try:
+                model_dir = str(model_for_stream(info.channel_count(), info.nominal_srate()))
+            except ModelError:
+                raise NoModel(info) from None
+            log.info("live: %s fits the stream %r", model_dir, info.name())
+        model = MyoSemModel.load(model_dir, threads=1)
     consumer = StreamConsumer(trained_config(model, config), selector)
     p = consumer.pipeline
     try:
@@ -75,10 +107,19 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     settings = LiveSettings.from_config(
         config, top_k=args.top_k, smoothing=args.smoothing, ema_alpha=args.ema_alpha,
         majority_hops=args.majority_hops, min_score=args.min_score, min_margin=args.min_margin,
-        results_name=args.results_name)
+        results_name=args.results_name, min_posterior=args.min_posterior, hold_ms=args.hold_ms,
+        dwell_ms=args.dwell_ms)
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
                                           source_id=args.source_id)
-    model, consumer = open_live(args.model, config, selector, getattr(args, "profile", None))
+    try:
+        model, consumer = open_live(args.model, config, selector, getattr(args, "profile", None))
+    except NoModel as exc:  # signal only: say how to enrol, and keep showing that the stream is fine
+        info = exc.info
+        log.warning("live: %s", enrol_hint(info.channel_count(), info.nominal_srate(), info.name()))
+        from myosem_rt.commands import monitor
+
+        return monitor.run(argparse.Namespace(name=args.name, type=args.type, source_id=args.source_id,
+                                              duration=args.duration), config)
     sinks: list[Any] = []
     try:
         sinks.append(ResultOutlet(model, settings.results_name, consumer.inlet.source_id,

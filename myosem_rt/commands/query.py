@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetitions", type=int, nargs="+", metavar="R",
                    help="only these repetitions of the recording (e.g. those the model was not trained on)")
     p.add_argument("--json", metavar="OUT", help="also write the result to this JSON file")
+    p.add_argument("--profile", metavar="PATH",
+                   help="search with the wearer's profile (myosem enrol): their own gestures and head")
 
 
 def format_result(r: dict[str, Any]) -> str:
@@ -53,6 +55,18 @@ def format_result(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _warn_enrolment(profile: Any, path: Path, repetitions: list[int] | None) -> None:
+    """Say loudly when the searched recording holds the profile's own enrolment trials."""
+    from myosem_rt.text_encoder import sha256_file
+
+    rec = profile.recording or {}
+    if rec.get("sha256") and sha256_file(path) == rec["sha256"]:
+        used = set(rec.get("repetitions") or [])
+        if repetitions is None or used & set(repetitions):
+            log.warning("query: %s is the profile's enrolment recording (repetitions %s); pass --repetitions "
+                        "without them to search only what the profile never saw", path, sorted(used))
+
+
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.model import MyoSemModel, model_for_stream
     from myosem_rt.query import QueryError, query_recording
@@ -66,12 +80,23 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     path = Path(args.data)
     if not path.is_file():
         raise QueryError(f"{path}: recording not found")
-    if args.model:
-        model_dir: Any = args.model
+    if args.json:
+        from myosem_rt.commands.eval import check_output
+
+        check_output(args.json)
+    if args.profile:
+        from myosem_rt.profile import load_profile_view
+
+        model: Any = load_profile_view(args.profile, MyoSemModel.load(args.model) if args.model else None,
+                                       config)
+        _warn_enrolment(model.profile, path, args.repetitions)
     else:
-        s = load_session(path)
-        model_dir = model_for_stream(s.n_channels, s.fs)
-    model = MyoSemModel.load(model_dir)
+        if args.model:
+            model_dir: Any = args.model
+        else:
+            s = load_session(path)
+            model_dir = model_for_stream(s.n_channels, s.fs)
+        model = MyoSemModel.load(model_dir)
     if model.text_dir is None:
         raise QueryError(f"{model.directory}: model has no text encoder (text/), cannot embed a query")
     encoder = TextEncoder.load(model.text_dir)

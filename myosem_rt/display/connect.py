@@ -42,8 +42,8 @@ class LiveSession:
 
     worker: LiveWorker
     model: Any | None
-    profile: Any | None  #: calibration Profile (None without a model)
-    profile_path: Path | None  #: where changes are saved (None: kept in memory)
+    profile: Any | None  #: the wearer's UserProfile (None before enrolment)
+    profile_path: Path | None  #: where the profile is saved (None: kept in memory)
     title: str  #: the stream, one line
 
     def close(self) -> None:
@@ -78,22 +78,31 @@ def choose_model(model_arg: str | None, n_channels: int, fs: float, stream: str)
     return MyoSemModel.load(path, threads=1)
 
 
-def load_profile(path: str | None, model: Any, config: Mapping[str, Any]) -> tuple[Any, Path | None]:
-    """The calibration profile at ``path`` (a new one, saved there on the first change, when none exists
-    yet), or a new in-memory profile when no path is given."""
-    from myosem_rt.calibration import Profile, profile_base
+def load_profile(path: str | None, chosen: Any | None, n_channels: int, fs: float, stream: str
+                 ) -> tuple[Any | None, Any | None, Path | None]:
+    """(profile, its view, where to save) for ``--profile PATH``: the wearer's profile when the file exists
+    (checked against the stream), else none yet (the window's enrolment saves there); all None without a
+    path."""
+    from myosem_rt.profile import CalibratedModel, UserProfile, profile_base
+    from myosem_rt.profile.enrol import check_stream
+    from myosem_rt.profile.profile import json_path
 
     if path is None:
-        return Profile.new(model, "user", config=config), None
+        return None, None, None
     base = profile_base(path)
-    if base.with_name(base.name + ".json").exists():
-        profile = Profile.load(base, model)
-        log.info("profile %s: %d examples, %d enrolled class(es)", base, int(profile.counts.sum()),
-                 len(profile.enrolled))
-    else:
-        profile = Profile.new(model, base.name, config=config)
-        log.info("profile %s: new (saved on the first confirm / correct / new gesture)", base)
-    return profile, base
+    if not json_path(base).exists():
+        log.info("profile %s: none yet (enrol in the window to make it)", base)
+        return None, None, base
+    profile = UserProfile.load(base)
+    check_stream(profile, n_channels, fs, stream)
+    model = chosen if profile.model is not None else None
+    if profile.model is not None and model is None:
+        from myosem_rt.model import MyoSemModel
+
+        model = MyoSemModel.load(profile.model["name"], threads=1)
+    view = CalibratedModel(profile, model, json_path(base))
+    log.info("%s", profile.summary())
+    return profile, view, base
 
 
 def open_session(config: Mapping[str, Any], selector: StreamSelector, *, model: str | None = None,
@@ -109,14 +118,12 @@ def open_session(config: Mapping[str, Any], selector: StreamSelector, *, model: 
         shape = f"{info.channel_count()} ch @ {info.nominal_srate():g} Hz"
         chosen = choose_model(model, int(info.channel_count()), float(info.nominal_srate()),
                               repr(info.name()))
-        if profile and chosen is None:
-            from myosem_rt.errors import ConfigError
-
-            raise ConfigError(f"--profile {profile}: needs a model (no shipped model fits the {shape} "
-                              "stream; pass --model DIR)")
-        calibration, path = load_profile(profile, chosen, config) if chosen is not None else (None, None)
-        view = calibration.apply(chosen) if calibration is not None else None
-        cfg = trained_config(chosen, config) if chosen is not None else dict(config)
+        calibration, view, path = load_profile(profile, chosen, int(info.channel_count()),
+                                               float(info.nominal_srate()), repr(info.name()))
+        if view is not None:
+            chosen = view.base_model
+        active = view if view is not None else chosen
+        cfg = trained_config(active, config) if active is not None else dict(config)
         consumer = StreamConsumer(cfg, selector)
     except BaseException:
         if marker_inlet is not None:
@@ -126,7 +133,7 @@ def open_session(config: Mapping[str, Any], selector: StreamSelector, *, model: 
         if marker_inlet is None:
             marker_inlet = open_markers(consumer.inlet.name + MARKER_SUFFIX, min(MARKER_LOOKUP_S, timeout))
         settings = LiveSettings.from_config(config)
-        worker = LiveWorker(consumer, view, settings, markers=marker_inlet, view_s=float(gui["view_s"]),
+        worker = LiveWorker(consumer, active, settings, markers=marker_inlet, view_s=float(gui["view_s"]),
                             history_s=float(gui["history_s"]))
         worker.base_model = chosen
     except BaseException:

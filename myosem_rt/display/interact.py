@@ -8,12 +8,12 @@ buttons to them.
   (``TextEncoder.load(model.text_dir)``, loaded on first use) -> :func:`myosem_rt.query.match` over the
   worker's history (text -> EMG); a found segment -> :func:`myosem_rt.query.describe_segment` (EMG -> text).
 * :class:`Calibrator`: confirm or correct the current result, or record a new gesture with its description,
-  through :class:`myosem_rt.calibration.Profile`; every change makes a new model view for the worker and is
-  saved to the profile file when there is one.
+  through the wearer's :class:`myosem_rt.profile.UserProfile`; every change refits the profile's head,
+  gives the worker a new :class:`~myosem_rt.profile.view.CalibratedModel` and is saved to the profile file
+  when there is one.
 
-A confirm or a correction is *one* example (:meth:`Profile.correct`): the normalised mean embedding of the
-last ``feedback_s`` seconds of hops, i.e. of what the user was looking at when clicking, not of a single
-hop that may sit on a transition.
+A confirm or a correction adds the windows of the last ``feedback_s`` seconds (what the user was looking
+at when clicking) as examples of the class, as feature vectors of the profile's own kind.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import numpy as np
 from myosem_rt.display.worker import LiveWorker
 from myosem_rt.errors import MyosemError
 from myosem_rt.query import NO_TRUTH, Segment, describe_segment, match
-from myosem_rt.text_encoder import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class GestureQuery:
         if self._encoder is None:
             from myosem_rt.text_encoder import TextEncoder
 
-            model = self.worker.base_model
+            model = self.worker.model
             if model is None or model.text_dir is None:
                 raise InteractionError("gesture query: the model has no text encoder (text/)")
             self._encoder = TextEncoder.load(model.text_dir)
@@ -66,8 +65,8 @@ class GestureQuery:
         text = (text or "").strip()
         if not text:
             raise InteractionError("gesture query: type a description first")
-        if self.worker.base_model is None:
-            raise InteractionError("gesture query: no model for this stream")
+        if self.worker.model is None:
+            raise InteractionError("gesture query: no model or profile for this stream")
         t, z, _, truth = self.worker.history_arrays()
         if t.size == 0:
             raise InteractionError("gesture query: no hops in the history yet")
@@ -105,55 +104,77 @@ class Recording:
 
 
 class Calibrator:
-    """Confirm / correct / enroll through a calibration profile (module docstring)."""
+    """Confirm / correct / new gesture through the wearer's profile (module docstring)."""
 
-    def __init__(self, worker: LiveWorker, profile: Any, path: Path | None, config: Mapping[str, Any],
+    def __init__(self, worker: LiveWorker, profile: Any | None, path: Path | None, config: Mapping[str, Any],
                  query: GestureQuery | None = None) -> None:
         self.worker = worker
-        self.profile = profile
+        self.profile = profile  #: :class:`~myosem_rt.profile.UserProfile`, or None before enrolment
         self.path = path
         self.feedback_s = float(config["gui"]["feedback_s"])
         self.query = query or GestureQuery(worker)  # shares its text encoder
         self.recording: Recording | None = None
         self.n_changes = 0
 
+    def set_profile(self, profile: Any) -> None:
+        """A profile made in the window (enrolment): from now on confirm / correct update it."""
+        self.profile = profile
+
+    def _profile(self) -> Any:
+        if self.profile is None:
+            raise InteractionError("calibration: no profile yet -- enrol first (Enrol... button, or "
+                                   "myosem enrol --profile PATH)")
+        return self.profile
+
     def classes(self) -> list[tuple[int, str]]:
-        """(class id, name) of the current view, enrolled classes included."""
+        """(class id, name) of the current view, new gestures included."""
         view = self.worker.model
+        if view is None:
+            return []
         return [(int(c), str(n)) for c, n in zip(view.class_ids, view.class_names, strict=True)]
 
-    def _recent(self) -> np.ndarray:
-        _, z = self.worker.recent_z(self.feedback_s)
-        if z.shape[0] == 0:
-            raise InteractionError("calibration: no hops yet")
-        return l2_normalize(l2_normalize(z).mean(axis=0))
+    def _features(self, seconds: float, since: float | None = None, until: float | None = None) -> np.ndarray:
+        """The profile's features of the recent windows (the last ``seconds``, or ``since``..``until``)."""
+        from myosem_rt.profile.enrol import window_features
+
+        profile = self._profile()
+        t, x, desc = self.worker.recent_windows(seconds, since=since)
+        if until is not None and t.size:
+            keep = t <= until + 1e-9
+            t, x, desc = t[keep], x[keep], desc[keep]
+        if t.size == 0:
+            raise InteractionError("calibration: no windows yet")
+        base = getattr(self.worker.model, "base_model", None)
+        return window_features(x, profile.eps, profile.feature_set, base, desc)
 
     def confirm(self, class_id: int | None = None) -> int:
-        """The label shown (``class_id``; None: the latest smoothed label) is right: one example of it.
-        Returns its class id."""
+        """The label shown (``class_id``; None: the latest shown label) is right: the last ``feedback_s``
+        seconds become examples of it. Returns its class id."""
+        profile = self._profile()
         if class_id is None:
             result = self.worker.snapshot().result
             if result is None or result.label_id is None:
                 raise InteractionError("confirm: no label to confirm (uncertain); use correct instead")
             class_id = result.label_id
-        self.profile.correct(self._recent(), int(class_id))
+        profile.add_examples(int(class_id), self._features(self.feedback_s))
         self._changed(f"confirmed class {class_id}")
         return int(class_id)
 
     def correct(self, class_id: int) -> None:
-        """The current result should have been ``class_id``: one example of it."""
-        self.profile.correct(self._recent(), int(class_id))
+        """The current result should have been ``class_id``: the last ``feedback_s`` seconds are examples."""
+        self._profile().add_examples(int(class_id), self._features(self.feedback_s))
         self._changed(f"corrected to class {class_id}")
 
     def start_recording(self, name: str, description: str, seconds: float) -> Recording:
-        """Record the next ``seconds`` of hops as examples of a new gesture ``name`` described so."""
+        """Record the next ``seconds`` of windows as examples of a new gesture ``name`` described so."""
+        self._profile()
         name, description = name.strip(), description.strip()
         if not name or not description:
             raise InteractionError("new gesture: type its name and a description first")
         if name in {n for _, n in self.classes()}:
             raise InteractionError(f"new gesture: a class named '{name}' exists already")
-        if not seconds > 0:
-            raise InteractionError(f"new gesture: record for > 0 s, got {seconds:g}")
+        if not 0 < seconds <= 30:
+            raise InteractionError(f"new gesture: record for 0-30 s, got {seconds:g}")
         self.query.encoder()  # load it now (not when the recording ends): a bad text/ fails at once
         t_end = self.worker.snapshot().t_end or 0.0
         self.recording = Recording(name, description, t_end, t_end + float(seconds))
@@ -161,7 +182,7 @@ class Calibrator:
         return self.recording
 
     def poll_recording(self) -> int | None:
-        """Finish the recording once the stream has passed its end: enroll, returns the new class id."""
+        """Finish the recording once the stream has passed its end: add the class, return its id."""
         rec = self.recording
         if rec is None:
             return None
@@ -169,18 +190,18 @@ class Calibrator:
         if snap.t_end is None or snap.t_end < rec.end_t:
             return None
         self.recording = None
-        t, z = self.worker.recent_z(0.0, since=rec.start_t)
-        z = z[t <= rec.end_t + 1e-9]
-        if z.shape[0] == 0:
-            raise InteractionError(f"new gesture '{rec.name}': no hops arrived while recording")
+        f = self._features(0.0, since=rec.start_t, until=rec.end_t)
         text_z = self.query.encoder().encode([rec.description])[0]
-        class_id = self.profile.enroll(rec.name, rec.description, text_z, z)
-        self._changed(f"enrolled '{rec.name}' ({z.shape[0]} hops)")
+        class_id = self._profile().add_class(rec.name, rec.description, text_z, f)
+        self._changed(f"new gesture '{rec.name}' ({f.shape[0]} windows)")
         return int(class_id)
 
     def _changed(self, what: str) -> None:
+        from myosem_rt.profile.view import CalibratedModel
+
         self.n_changes += 1
-        self.worker.set_model(self.profile.apply(self.worker.base_model))
+        base = getattr(self.worker.model, "base_model", self.worker.base_model)
+        self.worker.set_model(CalibratedModel(self.profile, base, self.path))
         if self.path is not None:
             self.profile.save(self.path)
         log.info("calibration: %s%s", what, f"; saved to {self.path}" if self.path else "")

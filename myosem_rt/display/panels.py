@@ -216,9 +216,11 @@ class CalibrationPanel(QtWidgets.QGroupBox):
 
     def _where(self) -> str:
         c = self.calibrator
+        if c.profile is None:
+            return "no profile yet: enrol first (confirm / correct then refine it)"
         where = f"profile {c.path}" if c.path else "profile in memory (start with --profile PATH to keep it)"
-        counts = int(c.profile.counts.sum())
-        return f"{where} · {counts} example(s), {len(c.profile.enrolled)} new gesture(s)"
+        new = sum(1 for k in c.profile.classes if k.get("origin") == "new")
+        return f"{where} · {c.profile.labels.size} example windows, {new} new gesture(s)"
 
     def _say(self, text: str, colour: str = MUTED) -> None:
         self.status.setText(f"<span style='color:{colour}'>{text}</span>")
@@ -238,6 +240,9 @@ class CalibrationPanel(QtWidgets.QGroupBox):
             done = action()
         except MyosemError as exc:
             self._say(str(exc), BAD_COLOUR)
+            return
+        except OSError as exc:  # the profile could not be saved (full disk, read-only folder)
+            self._say(f"profile NOT saved to {self.calibrator.path}: {exc.strerror or exc}", BAD_COLOUR)
             return
         self._say(f"{done} · {self._where()}", OK_COLOUR)
 

@@ -11,7 +11,8 @@ frames per second and the time a frame takes (``--fps-report``, ``myosem bench g
 Layout: header (label, its description, ground truth, stream status) / left: EMG of the last ``view_s``
 seconds over the activation heat strip of the last ``history_s`` seconds (query matches are
 ``LinearRegionItem`` s on both, in stream seconds) / right: activation bars and every class ranked /
-bottom: query panel and calibration panel.
+bottom: query panel and calibration panel, or, after "Enrol…", the guided enrolment
+(:class:`~myosem_rt.display.enrol_panel.EnrolPanel`) in their place.
 """
 
 from __future__ import annotations
@@ -114,16 +115,16 @@ class LiveWindow(QtWidgets.QWidget):
         super().__init__()
         self.session = session
         self.worker = session.worker
+        self.config = config
         gui = config["gui"]
         self.view_s, self.history_s = float(gui["view_s"]), float(gui["history_s"])
         self.setWindowTitle(f"MyoSem-RT — {session.title}")
         self.resize(1360, 880)
         self.stats = FrameStats()
         self.query = self.calibrator = None
-        if session.model is not None:
+        if self.worker.model is not None:  # a model, or a profile's view of one (or of the device alone)
             self.query = GestureQuery(self.worker, top=int(gui["query_top"]),
                                       threshold=gui["query_threshold"])
-        if session.profile is not None:
             self.calibrator = Calibrator(self.worker, session.profile, session.profile_path, config,
                                          query=self.query)
         self.regions: list[pg.LinearRegionItem] = []  #: query matches drawn (tests read it)
@@ -135,8 +136,9 @@ class LiveWindow(QtWidgets.QWidget):
         self._bar_scale = 0.0
         self._last_hop = -1
         self._next_slow = self._next_query = 0.0
+        self.enrol_panel: Any | None = None  #: the "Enrol…" flow, once opened
 
-        layout = QtWidgets.QVBoxLayout(self)
+        layout = self._layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.addLayout(self._header())
         body = QtWidgets.QHBoxLayout()
@@ -184,11 +186,40 @@ class LiveWindow(QtWidgets.QWidget):
         self.status.setStyleSheet(f"color: {MUTED}")
         self.status.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.status.setMinimumWidth(390)
+        self.enrol_button = QtWidgets.QPushButton("Enrol…")
+        self.enrol_button.setToolTip("guided enrolment: follow the cues for each gesture, then use it")
+        self.enrol_button.clicked.connect(self.open_enrolment)
         header = QtWidgets.QHBoxLayout()
         header.addLayout(left, 5)
         header.addLayout(middle, 3)
         header.addWidget(self.status, 2)
+        header.addWidget(self.enrol_button, 0, QtCore.Qt.AlignTop)
         return header
+
+    def open_enrolment(self) -> Any:
+        """Show the enrolment panel in place of the query / calibration panels (returns it)."""
+        from myosem_rt.display.enrol_panel import EnrolPanel
+
+        if self.enrol_panel is None:
+            path = self.session.profile_path
+            self.enrol_panel = EnrolPanel(self.worker, self.config, profile_path=path,
+                                          user=path.name if path is not None else "",
+                                          on_close=self.close_enrolment)
+            self._layout.addWidget(self.enrol_panel)
+        for name in ("query_panel", "calibration_panel"):
+            if hasattr(self, name):
+                getattr(self, name).hide()
+        self.enrol_panel.show()
+        self.enrol_button.setEnabled(False)
+        return self.enrol_panel
+
+    def close_enrolment(self) -> None:
+        if self.enrol_panel is not None:
+            self.enrol_panel.hide()
+        for name in ("query_panel", "calibration_panel"):
+            if hasattr(self, name):
+                getattr(self, name).show()
+        self.enrol_button.setEnabled(True)
 
     def _plots(self) -> QtWidgets.QVBoxLayout:
         n = self.worker.n_channels
@@ -266,6 +297,8 @@ class LiveWindow(QtWidgets.QWidget):
             self._draw_status(snap)
         if self.calibrator is not None:
             self.calibration_panel.poll()
+        if self.enrol_panel is not None:
+            self.enrol_panel.poll()
         if self.query is not None and self.query_panel.live.isChecked() and now >= self._next_query:
             self._next_query = now + QUERY_PERIOD_S
             self.query_panel.run_query()
@@ -308,7 +341,7 @@ class LiveWindow(QtWidgets.QWidget):
         metrics = QtGui.QFontMetrics(self.label_text.font())
         self.label_text.setText(metrics.elidedText(text, QtCore.Qt.ElideRight, self.label_text.width()))
         self.label_text.setToolTip(text)
-        if len(r.scores) == len(names):  # a new view (class list) may be a hop ahead of the result
+        if len(r.scores) == len(names) and hasattr(self, "table"):  # a new view may be a hop ahead
             self.table.show_result(r, names, descriptions, None if uncertain else r.label)
         if self.calibrator is not None:
             self.calibration_panel.show_current(None if uncertain else r.label, r.label_id)
@@ -380,6 +413,8 @@ class LiveWindow(QtWidgets.QWidget):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802  (Qt's name)
         self.timer.stop()
+        if self.enrol_panel is not None:  # a running enrolment's recording is written before the window goes
+            self.enrol_panel.shutdown()
         super().closeEvent(event)
         self.closed.emit()
 

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Hop latencies kept for the median / p99 a view shows.
 LATENCY_HOPS = 400
+#: Seconds of recent windows kept for calibration (longer than any confirm or new-gesture recording).
+RECENT_S = 35.0
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ class LiveWorker:
         self.window_s = p.spec.window / p.fs
         self.base_model = model
         self.model = model  #: the view in use (a calibrated view after set_model)
-        self.history = (History(model.dim, self.n_channels, history_s, self.hop_s) if model is not None
-                        else None)
+        self._history_s = float(history_s)
+        self.history = self._make_history(model)
+        #: the last RECENT_S seconds of windows (t, samples, descriptors): a confirm / correct / new gesture
+        #: turns them into the profile's features (which the embeddings in the history are not)
+        self._recent: deque[tuple[float, np.ndarray, np.ndarray]] = deque(
+            maxlen=max(1, math.ceil(RECENT_S / self.hop_s)))
         self._engine = self._make_engine(model)
         self._pending: Any | None = None
         self._view = RingBuffer(max(1, math.ceil(view_s * self.fs)), self.n_channels)
@@ -132,7 +138,8 @@ class LiveWorker:
 
     # -- what views call (main thread) -------------------------------------------------------------------
     def set_model(self, view: Any) -> None:
-        """Use ``view`` (same encoder, e.g. a calibrated :meth:`Profile.apply` result) from the next hop."""
+        """Use ``view`` (e.g. a profile's :class:`~myosem_rt.profile.view.CalibratedModel`) from the next
+        hop."""
         with self._lock:
             self._pending = view
             self.model = view
@@ -168,6 +175,26 @@ class LiveWorker:
                     np.zeros(0, np.int64))
         with self._lock:
             return self.history.arrays()
+
+    def _make_history(self, model: Any | None) -> History | None:
+        if model is None:
+            return None
+        return History(int(model.prototypes.shape[1]), self.n_channels, self._history_s, self.hop_s)
+
+    def recent_windows(self, seconds: float, since: float | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(t stream seconds (n,), samples (n, W, C), descriptors (n, P, C, 3)) of the windows of the last
+        ``seconds`` (or of every window ending at or after ``since``), oldest first (copies)."""
+        with self._lock:
+            items = list(self._recent)
+        if not items:
+            return np.zeros(0), np.zeros((0, 0, self.n_channels), np.float32), np.zeros((0, 0, 0, 0))
+        t = np.asarray([i[0] for i in items])
+        keep = t >= (t[-1] - seconds + 1e-9 if since is None else since)
+        sel = [i for i, k in zip(items, keep, strict=True) if k]
+        if not sel:
+            return t[:0], np.zeros((0, 0, self.n_channels), np.float32), np.zeros((0, 0, 0, 0))
+        return t[keep], np.stack([i[1] for i in sel]), np.stack([i[2] for i in sel])
 
     def recent_z(self, seconds: float, since: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(t, z) of the hops of the last ``seconds`` (or of every hop at or after ``since``)."""
@@ -206,6 +233,9 @@ class LiveWorker:
                 with self._lock:
                     view, self._pending = self._pending, None
                 self._engine = self._make_engine(view)
+                if self.history is None or self.history.dim != int(view.prototypes.shape[1]):
+                    with self._lock:
+                        self.history = self._make_history(view)
             windows = consumer.poll(0.05)
             arrival = consumer.inlet.last_arrival if windows else None
             self._pull_markers()
@@ -222,6 +252,8 @@ class LiveWorker:
                     if arrival is not None:
                         result.latency_ms = (pylsl.local_clock() - arrival) * 1e3
                 hops.append((w.timestamp, activation, truth, result, z))
+                self._recent.append((w.timestamp - (self.origin or 0.0), np.array(w.samples, np.float32),
+                                     np.array(w.descriptors, np.float32)))
             new = pipeline.ring.total - seen
             with self._lock:
                 if new:

@@ -7,8 +7,8 @@ its manifest, so the windows seen live are built exactly like the ones it was tr
 line naming both.
 
 Per hop (:meth:`LiveEngine.step`): ``model.encode`` (window + the consumer's incremental descriptors) ->
-cosine scores against the class prototypes -> the raw top-K -> smoothing -> label. Smoothing
-(config.yaml section ``live``, where the defaults are documented):
+scores against the class prototypes (``model.rank``) -> the raw top-K -> smoothing -> rejection -> the
+shown label. Smoothing (config.yaml section ``live``, where the defaults are documented):
 
 * ``ema``: exponential moving average of the score vector, ``s <- alpha * scores + (1 - alpha) * s``
   (alpha 0.3: a time constant of about 3 hops, 150 ms at a 50 ms hop -- enough to stop single-window
@@ -16,11 +16,28 @@ cosine scores against the class prototypes -> the raw top-K -> smoothing -> labe
 * ``majority``: the most frequent raw top-1 over the last ``majority_hops`` hops (5), judged with the mean
   score vector over those hops.
 
-The smoothed decision is ``"uncertain"`` when its score is below ``min_score`` or its margin over the
-runner-up is below ``min_margin``. Defaults (0.0 and 0.02): cosine scores of a trained model sit well above
-0 for the matching class, and a margin of 0.02 means two prototypes are about equally close -- saying which
-one would be a guess. The smoother restarts with every new stream segment (after a gap), so a label never
-carries over a discontinuity.
+The smoothed decision of a hop is *rejected* (LibEMG's rejection: too unsure to act on) when its score is
+below the threshold of the model's score kind or its margin over the runner-up is below ``min_margin``.
+Models rank with cosines (``score_kind`` absent or ``"cosine"``: threshold ``min_score``); a calibrated
+view with ``score_kind = "posterior"`` returns class probabilities, judged against ``min_posterior``
+instead, since a cosine of 0.3 and a probability of 0.3 say different things. A margin of 0.02 means two
+classes are about equally close in either kind -- saying which one would be a guess.
+
+What is *shown* (:class:`LabelGate`, ``Result.label``) is not the per-hop decision itself:
+
+* a rejected hop changes nothing: the last accepted label stays shown for up to ``hold_ms`` of rejected
+  hops in a row, and only after that does the label become ``"uncertain"`` (hold 0: the first rejected hop
+  shows ``"uncertain"``, the behaviour before the gate existed);
+* a new class is shown only once it has been the accepted decision for ``dwell_ms`` (converted to hops
+  with the model's hop, rounded up, at least 1: dwell 0 switches at once). Rejected hops neither count
+  toward nor break a dwell; an accepted hop of another class restarts it, one of the shown class cancels
+  it. Leaving ``"uncertain"`` (also at a segment start) takes the dwell too.
+
+``Result.decision`` keeps the per-hop decision (``"uncertain"`` when rejected) and ``Result.topk`` the raw
+ranking, so the gate hides nothing from a recording. The defaults are measured with
+``myosem bench stability`` (:mod:`myosem_rt.live.stability`; figures in config.yaml and the README).
+Smoother and gate restart with every new stream segment (after a gap), so a label never carries over a
+discontinuity.
 
 Latency of a hop: from the arrival of its window's last sample (``local_clock`` at the pull that delivered
 it) to the result being published; per-stage times (encode, rank, smooth, publish) are kept in
@@ -30,6 +47,7 @@ it) to the result being published; per-stage times (encode, rank, smooth, publis
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -43,8 +61,10 @@ from myosem_rt.errors import ConfigError, StreamError
 
 log = logging.getLogger(__name__)
 
-#: Defaults of the ``live`` settings (config.yaml ``live`` section when present, then command line).
+#: The label shown when no class is (any longer) shown.
 UNCERTAIN = "uncertain"
+#: What a model's ``rank`` scores are (its ``score_kind`` attribute; absent means cosine).
+SCORE_KINDS = ("cosine", "posterior")
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,13 @@ class LiveSettings:
     min_score: float
     min_margin: float
     results_name: str
+    min_posterior: float = 0.0
+    dwell_ms: float = 0.0
+    hold_ms: float = 0.0
+
+    def reject_below(self, score_kind: str) -> float:
+        """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
+        return self.min_posterior if score_kind == "posterior" else self.min_score
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> LiveSettings:
@@ -71,7 +98,8 @@ class LiveSettings:
         s = cls(top_k=int(values["top_k"]), smoothing=str(values["smoothing"]),
                 ema_alpha=float(values["ema_alpha"]), majority_hops=int(values["majority_hops"]),
                 min_score=float(values["min_score"]), min_margin=float(values["min_margin"]),
-                results_name=str(values["results_name"]))
+                results_name=str(values["results_name"]), min_posterior=float(values["min_posterior"]),
+                dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]))
         if s.smoothing not in ("ema", "majority"):
             raise ConfigError(f"live.smoothing must be 'ema' or 'majority', got {s.smoothing!r}")
         if not 0.0 < s.ema_alpha <= 1.0:
@@ -79,7 +107,26 @@ class LiveSettings:
         if s.majority_hops < 1 or s.top_k < 1:
             raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
                               f"{s.top_k}")
+        if not (s.dwell_ms >= 0.0 and s.hold_ms >= 0.0):
+            raise ConfigError(f"live.dwell_ms and live.hold_ms must be >= 0, got {s.dwell_ms:g}, "
+                              f"{s.hold_ms:g}")
         return s
+
+
+def score_kind(model: Any) -> str:
+    """``model.score_kind`` ("cosine" when absent); a :class:`ConfigError` for an unknown kind."""
+    kind = str(getattr(model, "score_kind", "cosine"))
+    if kind not in SCORE_KINDS:
+        raise ConfigError(f"model {getattr(model, 'directory', model)}: score_kind {kind!r} is not one of "
+                          f"{', '.join(SCORE_KINDS)}")
+    return kind
+
+
+def ms_to_hops(ms: float, hop_ms: float) -> int:
+    """A duration as a whole number of hops: rounded up (a dwell is never shorter than asked), at least 1."""
+    if ms == float("inf"):
+        return 2**62
+    return max(1, math.ceil(float(ms) / float(hop_ms) - 1e-9))
 
 
 def check_compatible(model: Any, n_channels: int, fs: float, stream: str) -> None:
@@ -98,28 +145,33 @@ class Result:
     t: float  #: LSL timestamp of the window's last sample
     scores: np.ndarray  #: (K,) raw cosine score per class, in the model's class order
     topk: list[dict[str, Any]]  #: raw ranking, best first: id, name, text (T2), score
-    label: str  #: smoothed class name, or "uncertain"
+    label: str  #: the SHOWN class name (after rejection, hold and dwell: :class:`LabelGate`), or "uncertain"
     label_id: int | None  #: class id of ``label`` (None when uncertain)
-    smoothed_score: float  #: smoothed score of the best class
+    smoothed_score: float  #: smoothed score of the best class (of ``decision`` unless rejected)
     arrival: float | None = None  #: local_clock at the pull that delivered the window's last sample
     stages_ms: dict[str, float] = field(default_factory=dict)  #: encode, rank, smooth, publish
     latency_ms: float | None = None  #: arrival -> published
     z: np.ndarray | None = None  #: (D,) the window's embedding (for text queries over the history)
+    decision: str = UNCERTAIN  #: this hop's smoothed decision, "uncertain" when rejected
+    decision_id: int | None = None  #: class id of ``decision`` (None when rejected)
+    rejected: bool = False  #: the smoothed decision was below the score or margin threshold
 
     def record(self) -> dict[str, Any]:
-        """The JSONL object of this hop."""
+        """The JSONL object of this hop (``label`` is the shown label, ``decision`` the per-hop one)."""
         return {"t": round(self.t, 6), "topk": self.topk, "label": self.label,
                 "score": round(self.smoothed_score, 4),
                 "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
-                "segment": self.segment}
+                "segment": self.segment, "decision": self.decision, "rejected": self.rejected}
 
 
 class Smoother:
-    """Score EMA or majority vote over hops, plus the uncertain rule (module docstring)."""
+    """Score EMA or majority vote over hops, plus the rejection rule of ``score_kind`` (module docstring)."""
 
-    def __init__(self, settings: LiveSettings, n_classes: int) -> None:
+    def __init__(self, settings: LiveSettings, n_classes: int, score_kind: str = "cosine") -> None:
         self.settings = settings
         self.n_classes = n_classes
+        self.score_kind = score_kind
+        self.reject_below = settings.reject_below(score_kind)
         self._ema: np.ndarray | None = None
         self._history: deque[np.ndarray] = deque(maxlen=settings.majority_hops)
 
@@ -128,7 +180,7 @@ class Smoother:
         self._history.clear()
 
     def update(self, scores: np.ndarray) -> tuple[int | None, float]:
-        """Feed one hop's raw scores; returns (class index or None when uncertain, its smoothed score)."""
+        """Feed one hop's raw scores; returns (class index or None when rejected, its smoothed score)."""
         s = self.settings
         if s.smoothing == "ema":
             a = s.ema_alpha
@@ -145,19 +197,62 @@ class Smoother:
         score = float(smooth[best])
         others = np.delete(smooth, best)
         margin = score - float(others.max()) if others.size else np.inf
-        if score < s.min_score or margin < s.min_margin:
+        if score < self.reject_below or margin < s.min_margin:
             return None, score
         return best, score
 
 
+class LabelGate:
+    """Per-hop decisions in, the shown label out: hold through rejected hops, dwell before a change."""
+
+    def __init__(self, dwell_hops: int, hold_hops: int) -> None:
+        if dwell_hops < 1 or hold_hops < 0:
+            raise ValueError(f"dwell_hops must be >= 1 and hold_hops >= 0, got {dwell_hops}, {hold_hops}")
+        self.dwell_hops = int(dwell_hops)
+        self.hold_hops = int(hold_hops)
+        self.reset()
+
+    @classmethod
+    def from_settings(cls, settings: LiveSettings, hop_ms: float) -> LabelGate:
+        hold = 0 if settings.hold_ms == 0 else ms_to_hops(settings.hold_ms, hop_ms)
+        return cls(ms_to_hops(settings.dwell_ms, hop_ms), hold)
+
+    def reset(self) -> None:
+        """Nothing shown, no candidate (a new stream segment)."""
+        self.shown: int | None = None
+        self.candidate: int | None = None
+        self.run = 0  #: accepted hops of ``candidate`` so far
+        self.rejected_run = 0  #: rejected hops in a row
+
+    def update(self, decision: int | None) -> int | None:
+        """Feed one hop's decision (None = rejected); returns the class index shown now (None = uncertain)."""
+        if decision is None:
+            self.rejected_run += 1
+            if self.rejected_run > self.hold_hops:
+                self.shown = None
+            return self.shown
+        self.rejected_run = 0
+        if decision == self.shown:
+            self.candidate, self.run = None, 0
+        elif decision == self.candidate:
+            self.run += 1
+        else:
+            self.candidate, self.run = decision, 1
+        if self.candidate is not None and self.run >= self.dwell_hops:
+            self.shown, self.candidate, self.run = self.candidate, None, 0
+        return self.shown
+
+
 class LiveEngine:
-    """Window -> :class:`Result`: encode, rank, smooth (timed per stage)."""
+    """Window -> :class:`Result`: encode, rank, smooth, gate (timed per stage; the gate counts as smooth)."""
 
     def __init__(self, model: Any, settings: LiveSettings) -> None:
         self.model = model
         self.settings = settings
         self.k = min(settings.top_k, len(model.class_ids))
-        self.smoother = Smoother(settings, len(model.class_ids))
+        self.score_kind = score_kind(model)
+        self.smoother = Smoother(settings, len(model.class_ids), self.score_kind)
+        self.gate = LabelGate.from_settings(settings, float(model.hop_ms))
         self._segment: int | None = None
 
     def step(self, window: Any, arrival: float | None = None) -> Result:
@@ -168,6 +263,7 @@ class LiveEngine:
             if self._segment is not None:
                 log.info("live: stream segment %d starts; smoothing restarts", window.segment)
             self.smoother.reset()
+            self.gate.reset()
             self._segment = window.segment
         clock = time.perf_counter
         t0 = clock()
@@ -179,12 +275,16 @@ class LiveEngine:
                  "score": round(float(scores[i]), 4)} for i in order]
         t2 = clock()
         best, smoothed = self.smoother.update(scores)
+        shown = self.gate.update(best)
         t3 = clock()
-        label = UNCERTAIN if best is None else model.class_names[best]
-        label_id = None if best is None else int(model.class_ids[best])
+        label = UNCERTAIN if shown is None else model.class_names[shown]
+        label_id = None if shown is None else int(model.class_ids[shown])
         stages = {"encode": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "smooth": (t3 - t2) * 1e3}
         return Result(int(window.index), int(window.segment), float(window.timestamp), scores, topk, label,
-                      label_id, smoothed, arrival, stages, z=np.asarray(z, dtype=np.float32).reshape(-1))
+                      label_id, smoothed, arrival, stages, z=np.asarray(z, dtype=np.float32).reshape(-1),
+                      decision=UNCERTAIN if best is None else model.class_names[best],
+                      decision_id=None if best is None else int(model.class_ids[best]),
+                      rejected=best is None)
 
 
 def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: float | None = None,

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 #: Fields read from a file; everything else (acc, inclin, force ...) is skipped without being decompressed.
 _FIELDS = (
     "emg", "stimulus", "restimulus", "repetition", "rerepetition", "glove", "subject", "exercise",
-    "frequency", "emg_scale", "emg_unit", "dataset", "session", "device",
+    "frequency", "emg_scale", "emg_unit", "dataset", "session", "device", "labels_json", "timestamps",
 )  # fmt: skip
 LAYOUTS = ("myosem", "db1", "db2", "db3")
 
@@ -113,7 +113,9 @@ def _text(fields: dict[str, Any], name: str, default: str = "") -> str:
     if name not in fields:
         return default
     value = fields[name]
-    return str(value[0]) if isinstance(value, np.ndarray) and value.size else str(value or default)
+    if isinstance(value, np.ndarray):  # an empty MAT string loads as an empty array
+        return str(value[0]) if value.size else default
+    return str(value or default)
 
 
 def _emg(path: Path, fields: dict[str, Any]) -> np.ndarray:
@@ -195,12 +197,31 @@ def _labels_json(folder: Path) -> dict[str, Any]:
     return {**data, "classes": classes}
 
 
+def _embedded_labels(path: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``labels_json`` field of a self-describing file (myosem_rt.recordings.writer): classes and
+    descriptions, so no labels.json is needed beside it."""
+    try:
+        data = json.loads(_text(fields, "labels_json"))
+        classes = {int(k): str(v) for k, v in data["classes"].items()}
+        descriptions = {int(k): str(v) for k, v in (data.get("descriptions") or {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise RecordingError(path, f"unreadable 'labels_json' field ({type(exc).__name__}: {reason})"
+                             ) from None
+    return {"classes": classes, "descriptions": descriptions}
+
+
 def _shared_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int) -> Session:
     label = _vector(path, fields, ("restimulus", "stimulus"), n)
     if label is None:
         raise RecordingError(path, "no 'stimulus' or 'restimulus' field")
-    meta = _labels_json(path.resolve().parent)
-    _check_names(path, label, meta["classes"], "labels.json")
+    if "labels_json" in fields:
+        meta = _embedded_labels(path, fields)
+        _check_names(path, label, meta["classes"], "its 'labels_json' field")
+        descriptions = meta["descriptions"]
+    else:
+        meta, descriptions = _labels_json(path.resolve().parent), {}
+        _check_names(path, label, meta["classes"], "labels.json")
     fs = float(_scalar(fields, "frequency"))
     if not np.isfinite(fs) or fs <= 0:
         raise RecordingError(path, f"'frequency' must be a positive number, got {fs}")
@@ -218,6 +239,7 @@ def _shared_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int)
         device=_text(fields, "device", meta.get("device", "")),
         exercise=int(_scalar(fields, "exercise")) if "exercise" in fields else 1,
         glove=_glove(path, fields, n),
+        class_descriptions=descriptions,
     )
 
 

@@ -47,6 +47,8 @@ class Session:
     exercise: int = 1
     glove: np.ndarray | None = None  #: (T, 22) float32 CyberGlove angles when present
     channel_names: tuple[str, ...] = field(default=())
+    #: class id -> description in words, when the file carries them (guided enrolment, ``labels_json``)
+    class_descriptions: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         emg = np.asarray(self.emg, dtype=np.float32)
@@ -69,6 +71,7 @@ class Session:
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "class_names", MappingProxyType(dict(self.class_names)))
+        object.__setattr__(self, "class_descriptions", MappingProxyType(dict(self.class_descriptions)))
         if not self.channel_names:
             object.__setattr__(self, "channel_names", tuple(f"ch{i + 1}" for i in range(emg.shape[1])))
         if len(self.channel_names) != emg.shape[1]:

@@ -14,14 +14,22 @@ any length from 1 sample up to ``max_chunk`` and, per chunk:
 timestamp gaps into :class:`StreamEvent` s (``lost``, ``recovered`` with the gap in samples and seconds,
 ``discontinuity``), logged and kept for the caller. It keeps running through a loss: liblsl reconnects
 to a stream with the same source_id.
+
+Taps (:meth:`StreamConsumer.add_tap`): whoever must keep the *raw* samples (the window's guided enrolment
+records them) gets every pulled chunk exactly once, as pulled -- unfiltered, in the stream's sample type
+(float32 for EMG), clock-corrected timestamps -- from inside :meth:`StreamConsumer.poll`, right after the
+pull and before the pipeline sees it. A tap therefore runs in the thread that polls (the live worker's):
+it must be quick and thread-safe, and copy what it keeps (the arrays are read-only views of the inlet's
+reused buffers, valid during the call only). A tap that raises is logged and removed; the stream goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: Timestamp steps within this many seconds of the nominal 1/fs are clock jitter, not a gap.
 JITTER_TOLERANCE_S = 0.1
+
+#: A raw-sample tap: ``fn(samples (n, C), timestamps (n,))`` (module docstring).
+Tap = Callable[[np.ndarray, np.ndarray], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +206,8 @@ class StreamConsumer:
         self.n_gaps = 0
         self.gap_samples = 0
         self.gap_s = 0.0
+        self._taps: tuple[Tap, ...] = ()  # replaced whole under the lock; poll reads it once per chunk
+        self._taps_lock = threading.Lock()
 
     @property
     def state(self) -> str:
@@ -204,6 +217,8 @@ class StreamConsumer:
     def poll(self, timeout_s: float = 0.05) -> list[Window]:
         """Pull what has arrived (waiting up to ``timeout_s`` for a first sample) and process it."""
         x, ts, transition = self.inlet.pull(timeout_s)
+        if len(ts) and self._taps:
+            self._run_taps(x, ts)
         if transition == "lost":
             self._emit(StreamEvent("lost", None, None, None, False,
                                    f"stream {self.inlet.name!r} lost: no sample for "
@@ -221,6 +236,31 @@ class StreamConsumer:
         for _, event in found:
             self._emit(event)
         return windows
+
+    def add_tap(self, fn: Tap) -> None:
+        """Call ``fn(samples, timestamps)`` with every chunk pulled from now on, raw, before filtering
+        (module docstring: it runs in the polling thread). Any thread may add or remove taps."""
+        with self._taps_lock:
+            if fn not in self._taps:
+                self._taps = (*self._taps, fn)
+
+    def remove_tap(self, fn: Tap) -> bool:
+        """Stop calling ``fn`` (from the next chunk on); False when it was not a tap."""
+        with self._taps_lock:
+            kept = tuple(t for t in self._taps if t != fn)
+            removed = len(kept) != len(self._taps)
+            self._taps = kept
+        return removed
+
+    def _run_taps(self, x: np.ndarray, ts: np.ndarray) -> None:
+        x, ts = x.view(), ts.view()
+        x.flags.writeable = ts.flags.writeable = False  # the pipeline reads them next
+        for fn in self._taps:
+            try:
+                fn(x, ts)
+            except Exception:
+                log.exception("stream %r: a sample tap failed and was removed", self.inlet.name)
+                self.remove_tap(fn)
 
     def _emit(self, event: StreamEvent) -> None:
         log.warning("%s", event.message)

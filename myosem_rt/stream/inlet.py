@@ -117,6 +117,7 @@ class EmgInlet:
         self.fs = float(info.nominal_srate())
         self.n_channels = int(info.channel_count())
         self.name, self.source_id = info.name(), info.source_id()
+        self._info = info
         if not self.source_id:
             log.warning("stream %r has no source_id: liblsl cannot recover it if its source restarts",
                         self.name)
@@ -148,7 +149,18 @@ class EmgInlet:
         except (TimeoutError, LostError) as exc:
             raise StreamError(f"stream {self.name!r}: cannot open it within {timeout_s:g} s ({exc})"
                               ) from None
+        try:  # the full header (channels, units, device) is a nicety: never fail a stream for it
+            self._info = self._inlet.info(timeout=timeout_s)
+        except (TimeoutError, LostError) as exc:
+            log.debug("stream %r: no full header (%s); keeping the resolved one", self.name, exc)
         self.last_arrival = pylsl.local_clock()
+
+    @property
+    def info(self) -> pylsl.StreamInfo:
+        """The stream's header: the full one with its ``desc()`` (channel labels and units, device), as
+        fetched by :meth:`open`, else the resolved one (no description). Read-only and fetched once, so any
+        thread may read it while another pulls."""
+        return self._info
 
     def close(self) -> None:
         """Disconnect (close inlets before their outlets, or liblsl waits for the broken connection)."""

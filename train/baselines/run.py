@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from myosem_rt.errors import ConfigError
-from train.baselines.features import hudgins, noise_threshold
-from train.baselines.lda import ShrinkageLDA
+from myosem_rt.profile.features import hudgins, noise_threshold
+from myosem_rt.profile.lda import ShrinkageLDA
 from train.baselines.nets import NETS, BaselineNet
 from train.emg.losses import info_nce_to_prototypes
 

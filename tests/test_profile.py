@@ -1,0 +1,240 @@
+"""The wearer's profile (myosem_rt.profile): activity labels, the head seen as a model, crash-safe files,
+enrolment from real recordings, and the commands that use a profile (enrol, eval, query, live).
+
+Real-data tests enrol on repetition 1 of a 3DC recording (or day 1 of MultiDay) and score repetitions 5-8
+(or a later day), never the enrolment itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myosem_rt import cli
+from myosem_rt.config import load_config
+from myosem_rt.profile import CalibratedModel, ProfileError, UserProfile
+from myosem_rt.profile.labels import ActivityError, activity_mask
+from myosem_rt.profile.profile import json_path
+
+
+def _profile(n_per: int = 30, k: int = 3, f: int = 6, seed: int = 0) -> UserProfile:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (k, f))
+    labels = np.repeat(np.arange(k), n_per)
+    feats = (centres[labels] + rng.normal(0, 1, (labels.size, f))).astype(np.float32)
+    protos = np.eye(k, 8, dtype=np.float32) + 0.1
+    protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+    classes = [{"id": i, "name": f"c{i}", "description": f"gesture {i}", "origin": "new"} for i in range(k)]
+    layout = {"n_channels": 2, "fs": 1000.0, "window_ms": 200.0, "hop_ms": 50.0, "patch_ms": 25.0,
+              "filters": {"bandpass_hz": [20.0, 450.0], "bandpass_order": 4, "notch_hz": 50.0,
+                          "notch_q": 30.0}}
+    return UserProfile("alice", layout, None, {"model": "3dc-armband"}, classes, protos, feats, labels,
+                       np.zeros(labels.size, np.int8), np.ones(2))
+
+
+# --- activity labels ----------------------------------------------------------------------------------
+
+
+def test_activity_drops_late_onset_and_fidgets() -> None:
+    # rest trial (class 0) at level 0 with two fidget windows; gesture trial (class 1): 4 windows of late
+    # reaction at rest level, then the plateau at 3
+    label = np.array([0] * 10 + [1] * 14)
+    act = np.array([0.0] * 8 + [3.0, 3.0] + [0.0] * 4 + [3.0] * 10)
+    keep, report = activity_mask(label, label, act, 0.5)
+    assert keep[:8].all() and not keep[8:10].any()  # fidgets out of "rest"
+    assert not keep[10:14].any() and keep[14:].all()  # late reaction out of the gesture
+    assert report.mode == "cue + activity" and report.kept == {0: 8, 1: 10}
+
+
+def test_a_gesture_never_performed_is_refused_or_kept_by_cue() -> None:
+    label = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    act = np.concatenate([np.zeros(10), np.full(10, 3.0), np.full(10, 0.05)])
+    with pytest.raises(ActivityError, match="no muscle activity above rest while cued: g2"):
+        activity_mask(label, label, act, 0.5, names={2: "g2"})
+    keep, _ = activity_mask(label, label, act, 0.5, weak="cue")
+    assert keep[20:].all()
+
+
+def test_rest_louder_than_gestures_falls_back_to_cue_labels() -> None:
+    label = np.array([0] * 10 + [1] * 10 + [2] * 10)
+    act = np.concatenate([np.full(10, 2.0), np.zeros(10), np.full(10, 0.5)])
+    keep, report = activity_mask(label, label, act, 0.5)
+    assert keep.all() and report.mode == "cue only"
+
+
+# --- the profile as a model ---------------------------------------------------------------------------
+
+
+def test_view_ranks_by_the_heads_posterior_and_embeds_in_text_space(monkeypatch) -> None:
+    p = _profile()
+    view = CalibratedModel.__new__(CalibratedModel)  # no layout / model needed for the ranking maths
+    view.profile, view.base_model = p, None
+    view.refresh()
+    f = p.features
+    z = view.embed_features(f)
+    post = p.head().posterior(f)
+    scores, order = view.rank(z)
+    assert np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(scores, post, atol=1e-4)  # the posterior comes back exactly from z_hat
+    assert (order[:, 0] == post.argmax(axis=1)).all()
+    # a typed text equal to class 1's description embedding scores class 1's windows highest
+    t = view.prototypes[1]
+    by_class = [float((z[p.labels == c] @ t).mean()) for c in range(3)]
+    assert int(np.argmax(by_class)) == 1
+
+
+def test_new_gesture_and_feedback_refit_the_head() -> None:
+    p = _profile()
+    n = p.labels.size
+    rng = np.random.default_rng(1)
+    new = p.add_class("wave", "waving the hand", rng.normal(size=8), rng.normal(9, 1, (20, 6)))
+    assert new == 3 and p.labels.size == n + 20 and p.head().class_ids.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ProfileError, match="exists already"):
+        p.add_class("wave", "again", rng.normal(size=8), rng.normal(size=(3, 6)))
+    with pytest.raises(ProfileError, match="no class id 9"):
+        p.add_examples(9, rng.normal(size=(2, 6)))
+    p.add_examples(0, p.features[p.labels == 0][:5])
+    assert (p.source == 1).sum() == 25
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_and_old_arrays_removed(tmp_path: Path) -> None:
+    p = _profile()
+    first = p.save(tmp_path / "alice")
+    arrays1 = json.loads(first.read_text())["arrays_file"]
+    p.add_examples(1, p.features[:3])
+    p.save(tmp_path / "alice.json")
+    meta = json.loads(first.read_text())
+    assert meta["arrays_file"] != arrays1 and not (tmp_path / arrays1).exists()
+    q = UserProfile.load(tmp_path / "alice")
+    for key, value in p.arrays().items():
+        assert np.array_equal(q.arrays()[key], value)
+    assert q.classes == p.classes and q.layout == p.layout
+
+
+def test_a_crash_between_the_two_files_leaves_the_old_profile(tmp_path: Path) -> None:
+    p = _profile()
+    p.save(tmp_path / "alice")
+    before = UserProfile.load(tmp_path / "alice").labels.size
+    p.add_examples(1, p.features[:3])
+    # the new arrays file is written, then the process dies before the JSON rename
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **p.arrays())
+    (tmp_path / "alice.0123456789ab.npz").write_bytes(buf.getvalue())
+    assert UserProfile.load(tmp_path / "alice").labels.size == before
+
+
+@pytest.mark.parametrize("edit", ["field", "truncate", "missing"])
+def test_damaged_profile_is_refused(edit: str, tmp_path: Path) -> None:
+    target = _profile().save(tmp_path / "alice")
+    meta = json.loads(target.read_text())
+    arrays = tmp_path / meta["arrays_file"]
+    if edit == "field":
+        meta["user"] = "mallory"
+        target.write_text(json.dumps(meta))
+        match = "changed after it was saved"
+    elif edit == "truncate":
+        arrays.write_bytes(arrays.read_bytes()[:100])
+        match = "sha256 differs"
+    else:
+        arrays.unlink()
+        match = "arrays not found"
+    with pytest.raises(ProfileError, match=match):
+        UserProfile.load(tmp_path / "alice")
+
+
+# --- real recordings ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return load_config(None)
+
+
+@pytest.mark.realdata
+def test_enrolment_on_real_3dc_beats_the_uncalibrated_model(data_dir: Path, config: dict) -> None:
+    """S18: the one 3DC subject the shipped model never trained on."""
+    from myosem_rt.commands.eval import encode
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.profile.enrol import _windows, enrol_from_session
+    from myosem_rt.recordings import load_session
+
+    model = MyoSemModel.load("3dc-armband")
+    session = load_session(data_dir / "3dc" / "S18_E1_A1.mat")
+    profile, report = enrol_from_session(session, config, model=model, trials=1, user="s18")
+    assert profile.recording["repetitions"] == [1] and report["fit_ms"] < 5000
+    view = CalibratedModel(profile, model)
+    test = _windows(session, config, model)
+    test = test.subset(test.repetition >= 5)
+    r1 = float(np.mean(view.class_ids[view.rank(encode(view, test))[1][:, 0]] == test.label))
+    zero = float(np.mean(model.class_ids[(encode(model, test) @ model.prototypes.T).argmax(1)] == test.label))
+    assert r1 > 0.6 and r1 > zero + 0.1, (r1, zero)
+
+
+@pytest.mark.realdata
+def test_bad_enrolments_name_the_problem(threedc_file: Path, config: dict) -> None:
+    from myosem_rt.profile.enrol import enrol_from_session
+    from myosem_rt.recordings import load_session
+
+    s = load_session(threedc_file)
+    emg = np.array(s.emg)
+    emg[:, 3] = 0.0  # a dead electrode
+    with pytest.raises(ProfileError, match="channel.*ch4.*flat"):
+        enrol_from_session(replace(s, emg=emg), config, trials=1)
+    # class 7 (Power Grip) "performed" with the rest trial's samples: no activity above rest
+    emg = np.array(s.emg)
+    rep1 = s.repetition == 1
+    rest, grip = np.flatnonzero(rep1 & (s.label == 0)), np.flatnonzero(rep1 & (s.label == 7))
+    n = min(rest.size, grip.size)
+    emg[grip[:n]] = emg[rest[:n]]
+    with pytest.raises(ActivityError, match="Power Grip"):
+        enrol_from_session(replace(s, emg=emg), config, trials=1)
+
+
+@pytest.mark.realdata
+def test_enrol_eval_query_commands(threedc_file: Path, tmp_path: Path, capsys) -> None:
+    prof = tmp_path / "me"
+    assert cli.main(["enrol", "--recording", str(threedc_file), "--trials", "1", "--profile", str(prof),
+                     "--user", "s1"]) == 0
+    assert json_path(prof).is_file()
+    assert cli.main(["enrol", "--recording", str(threedc_file), "--trials", "1", "--profile", str(prof)]) == 2
+    assert "exists already" in capsys.readouterr().err
+    out = tmp_path / "eval.json"
+    assert cli.main(["-q", "eval", "--profile", str(prof), "--data", str(threedc_file), "--repetitions",
+                     "5-8", "--episodes", "10", "--bootstrap", "5", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["n_windows"] > 3000 and r["emg_to_text"]["R@1"] > 0.6
+    # without --repetitions the enrolment's own repetition is never scored
+    assert cli.main(["-q", "eval", "--profile", str(prof), "--data", str(threedc_file), "--episodes", "5",
+                     "--bootstrap", "2", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["n_windows"] < r["n_windows"] * 7 / 4 + 1
+    q = tmp_path / "q.json"
+    assert cli.main(["-q", "query", "clench my fist tightly", "--profile", str(prof), "--data",
+                     str(threedc_file), "--repetitions", "5", "6", "7", "8", "--json", str(q)]) == 0
+    assert json.loads(q.read_text())["best_class"] == "Power Grip"
+    assert cli.main(["eval", "--profile", str(prof), "--data", str(threedc_file), "--json",
+                     str(tmp_path / "no" / "such" / "eval.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_device_only_profile_on_multiday(data_dir: Path, tmp_path: Path, capsys) -> None:
+    day1, day4 = data_dir / "multiday" / "S1_D1.mat", data_dir / "multiday" / "S1_D4.mat"
+    prof = tmp_path / "md"
+    assert cli.main(["enrol", "--recording", str(day1), "--profile", str(prof)]) == 0
+    text = capsys.readouterr().out
+    assert "'Wrist Adduction' -> wrist_ulnar_deviation" in text and "labels: cue only" in text
+    meta = json.loads(json_path(prof).read_text())
+    assert meta["model"] is None and meta["layout"]["n_channels"] == 4 and meta["layout"]["fs"] == 2048.0
+    out = tmp_path / "e.json"
+    assert cli.main(["-q", "eval", "--profile", str(prof), "--data", str(day4), "--episodes", "10",
+                     "--bootstrap", "5", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["emg_to_text"]["R@1"] > 0.6
