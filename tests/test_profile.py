@@ -238,3 +238,24 @@ def test_device_only_profile_on_multiday(data_dir: Path, tmp_path: Path, capsys)
     assert cli.main(["-q", "eval", "--profile", str(prof), "--data", str(day4), "--episodes", "10",
                      "--bootstrap", "5", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["emg_to_text"]["R@1"] > 0.6
+
+
+@pytest.mark.realdata
+def test_swapped_leads_are_found_and_undone(data_dir: Path, config: dict) -> None:
+    """Channels 2 and 4 of a later MultiDay day inverted by hand: the view finds exactly those from the
+    first 2 s (no labels) and scores as on the untouched day; the untouched day flips nothing."""
+    from myosem_rt.commands.eval import encode
+    from myosem_rt.profile.enrol import _windows, enrol_from_session
+    from myosem_rt.recordings import load_session
+
+    profile, _ = enrol_from_session(load_session(data_dir / "multiday" / "S1_D1.mat"), config, trials=1)
+    view = CalibratedModel(profile, None)
+    s = load_session(data_dir / "multiday" / "S1_D4.mat")
+    flipped = replace(s, emg=np.array(s.emg) * np.array([1, -1, 1, -1], dtype=np.float32))
+    r1 = {}
+    for name, session in (("same", s), ("flipped", flipped)):
+        ws = _windows(session, config, None)
+        view.new_session()
+        r1[name] = float(np.mean(view.class_ids[view.rank(encode(view, ws))[1][:, 0]] == ws.label))
+        assert view.signs.tolist() == ([1, 1, 1, 1] if name == "same" else [1, -1, 1, -1])
+    assert abs(r1["same"] - r1["flipped"]) < 0.02 and r1["same"] > 0.8, r1

@@ -167,6 +167,8 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         elif unknown:
             raise ConfigError(f"data classes {unknown} are not in the vocabulary of model {model_dir} "
                               f"(ids {ids.tolist()})")
+        if hasattr(model, "new_session"):  # a profile checks electrode polarity per recording
+            model.new_session()
         z_parts.append(encode(model, ws))
         label_parts.append(ws.label)
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: Colour of each cue phase.
 PHASE_COLOUR = {"ready": "#b26a00", "hold": OK_COLOUR, "rest": ACCENT}
 #: Checkbox columns of the gesture list.
-COLUMNS = 4
+COLUMNS = 5
 
 
 class EnrolPanel(QtWidgets.QGroupBox):
@@ -62,6 +62,10 @@ class EnrolPanel(QtWidgets.QGroupBox):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 6)
         layout.addWidget(self.pages)
+        for label in (self.cue, self.cue_text, self.detail, self.message, self.setup_status, self.new_list,
+                      self.summary):  # long lines (paths) must not widen the window: they wrap or are cut
+            label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self._show_page(0)
         self._update_summary()
 
     # -- building -----------------------------------------------------------------------------------------
@@ -182,7 +186,7 @@ class EnrolPanel(QtWidgets.QGroupBox):
         self.cancel_button = QtWidgets.QPushButton("■ Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.again = QtWidgets.QPushButton("Enrol again")
-        self.again.clicked.connect(lambda: self.pages.setCurrentIndex(0))
+        self.again.clicked.connect(lambda: self._show_page(0))
         self.done_close = QtWidgets.QPushButton("Close")
         self.done_close.clicked.connect(self.close_panel)
         texts = QtWidgets.QVBoxLayout()
@@ -269,7 +273,7 @@ class EnrolPanel(QtWidgets.QGroupBox):
         self._say(self.setup_status, "")
         self._say(self.message, f"recording to {flow.out}")
         self._buttons(running=True)
-        self.pages.setCurrentIndex(1)
+        self._show_page(1)
         self.poll()
 
     # -- running ------------------------------------------------------------------------------------------
@@ -355,6 +359,14 @@ class EnrolPanel(QtWidgets.QGroupBox):
             self.on_close()
 
     # -- helpers -------------------------------------------------------------------------------------------
+    def _show_page(self, index: int) -> None:
+        """Show page ``index``, the panel as tall as that page (a stack is as tall as its tallest page)."""
+        for i in range(self.pages.count()):
+            policy = QtWidgets.QSizePolicy.Preferred if i == index else QtWidgets.QSizePolicy.Ignored
+            self.pages.widget(i).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.pages.adjustSize()
+
     def _buttons(self, running: bool) -> None:
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running)
@@ -372,3 +384,4 @@ class EnrolPanel(QtWidgets.QGroupBox):
     @staticmethod
     def _say(label: QtWidgets.QLabel, text: str, colour: str = MUTED) -> None:
         label.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if text else "")
+        label.setToolTip(text)

@@ -205,6 +205,7 @@ class LiveWindow(QtWidgets.QWidget):
             self.enrol_panel = EnrolPanel(self.worker, self.config, profile_path=path,
                                           user=path.name if path is not None else "",
                                           on_close=self.close_enrolment)
+            self.enrol_panel.enrolled.connect(self._enrolled)
             self._layout.addWidget(self.enrol_panel)
         for name in ("query_panel", "calibration_panel"):
             if hasattr(self, name):
@@ -212,6 +213,12 @@ class LiveWindow(QtWidgets.QWidget):
         self.enrol_panel.show()
         self.enrol_button.setEnabled(False)
         return self.enrol_panel
+
+    def _enrolled(self, result: Any) -> None:
+        """The enrolment's view is in the worker: confirm / correct refine its profile from now on."""
+        if self.calibrator is not None:
+            self.calibrator.set_profile(result.profile)
+            self.calibration_panel.refresh_classes()
 
     def close_enrolment(self) -> None:
         if self.enrol_panel is not None:

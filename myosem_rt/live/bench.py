@@ -159,10 +159,16 @@ def bench_live(args: Any, config: dict[str, Any]) -> int:
     from myosem_rt.recordings import load_session
 
     model_dir = getattr(args, "model", None)
-    if not model_dir:
+    profile = getattr(args, "profile", None)
+    if not model_dir and not profile:
         raise ConfigError("bench live needs a trained model directory: myosem bench live --model DIR "
-                          "(make one with myosem train)")
-    model = MyoSemModel.load(model_dir, threads=1)
+                          "(make one with myosem train), or a wearer's profile: --profile PATH")
+    model = MyoSemModel.load(model_dir, threads=1) if model_dir else None
+    if profile:  # the wearer's profile as the model (its head + features per hop)
+        from myosem_rt.profile import load_profile_view
+
+        model = load_profile_view(profile, model, config)
+        model_dir = f"{model.directory} + profile {profile}"
     path = _recording(args, model)
     session = load_session(path) if path is not None else None
     if session is not None and (session.n_channels != model.n_channels or session.fs != model.fs):

@@ -215,11 +215,8 @@ def load_view(model: Any, config: Mapping[str, Any], profile: str | None) -> Any
     """``model``, or its calibrated view from ``profile`` (:func:`myosem_rt.profile.load_profile_view`)."""
     if not profile:
         return model
-    try:
-        from myosem_rt.profile import load_profile_view
-    except ImportError:
-        raise ConfigError(f"--profile {profile}: this installation has no myosem_rt.profile."
-                          "load_profile_view to load calibrated views") from None
+    from myosem_rt.profile import load_profile_view
+
     return load_profile_view(profile, model, config)
 
 
@@ -240,14 +237,16 @@ def bench_stability(args: Any, config: dict[str, Any]) -> int:
     from myosem_rt.recordings import load_session
 
     model_dir, data = getattr(args, "model", None), getattr(args, "data", None)
-    if not model_dir or not data:
-        raise ConfigError("bench stability needs --model NAME|DIR and --data FILE (a labelled recording)")
-    base = MyoSemModel.load(model_dir, threads=1)
+    profile = getattr(args, "profile", None)
+    if not (model_dir or profile) or not data:
+        raise ConfigError("bench stability needs --model NAME|DIR (or --profile PATH) and --data FILE "
+                          "(a labelled recording)")
+    base = MyoSemModel.load(model_dir, threads=1) if model_dir else None
+    model = load_view(base, config, profile) if profile else base
     session = load_session(data)
-    if session.n_channels != base.n_channels or session.fs != base.fs:
-        raise ConfigError(f"{data} is {session.n_channels} ch @ {session.fs:g} Hz but model {model_dir} "
-                          f"expects {base.n_channels} ch @ {base.fs:g} Hz")
-    model = load_view(base, config, getattr(args, "profile", None))
+    if session.n_channels != model.n_channels or session.fs != model.fs:
+        raise ConfigError(f"{data} is {session.n_channels} ch @ {session.fs:g} Hz but {model.directory} "
+                          f"expects {model.n_channels} ch @ {model.fs:g} Hz")
     kind = score_kind(model)
     duration = QUICK_S if getattr(args, "quick", False) else None
     hops = replay_hops(model, config, session, truth_ids(model, session, data), duration_s=duration)

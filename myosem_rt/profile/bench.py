@@ -118,9 +118,10 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[s
     return out
 
 
-def _ours(session: Any, test: Any, model: Any | None, config: dict[str, Any], trials: int
-          ) -> tuple[dict[str, float], Any]:
-    """The shipped code path: enrol_from_session -> CalibratedModel -> rank; R@1, text->EMG R@1, fit ms."""
+def _ours(session: Any, test: Any, model: Any | None, config: dict[str, Any], trials: int,
+          parts: Sequence[int] | None = None) -> tuple[dict[str, float], Any]:
+    """The shipped code path: enrol_from_session -> CalibratedModel -> rank; R@1, text->EMG R@1, fit ms.
+    ``parts``: lengths of the recordings concatenated in ``test`` (each is a new session for the view)."""
     from myosem_rt.commands.eval import encode
     from myosem_rt.profile.enrol import enrol_from_session
     from myosem_rt.profile.view import CalibratedModel
@@ -130,7 +131,12 @@ def _ours(session: Any, test: Any, model: Any | None, config: dict[str, Any], tr
                                          weak="cue")
     view = CalibratedModel(profile, model)
     t0 = time.perf_counter()
-    z = encode(view, test)
+    z, at = [], 0
+    for n in parts or [len(test)]:
+        view.new_session()
+        z.append(encode(view, test.subset(np.arange(at, at + n))))
+        at += n
+    z = np.concatenate(z)
     per_window_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(test))
     scores, order = view.rank(z)
     t2e = text_to_emg(z, test.label, view.prototypes, view.class_ids, episodes=100, seed=0)
@@ -280,7 +286,7 @@ def _pair_suite(name: str, data: Path, models: Sequence[Any], config: dict[str, 
         row: dict[str, Any] = {"model": str(model.directory) if model else None, "n_test": len(test)}
         for k in trials:
             fig = options(_first(ws, k), test, model, DEFAULT_FRACTION)
-            ours, _ = _ours(session, test, model, config, k)
+            ours, _ = _ours(session, test, model, config, k, [len(t) for t in tests])
             row[str(k)] = {**fig, **ours}
         rows[enrol_path.stem] = row
         log.info("bench enrol %s: %s: anchor %.3f, ours %.3f", name, enrol_path.stem,
@@ -331,12 +337,12 @@ def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> d
     for i in range(1, len(files)):
         test = wss[i]
         fig = options(wss[0], test, None, DEFAULT_FRACTION)
-        ours = _r1(view1.class_ids[view1.rank(view1.encode(test.x, test.desc))[1][:, 0]], test.label)
+        ours = _score(view1, test)[OURS]
         prev = wss[i - 1]
         re_anchor = options(prev, test, None, DEFAULT_FRACTION)
         p_prev, _ = enrol_from_session(sessions[i - 1], config, trials=1, user="multiday", weak="cue")
         v_prev = CalibratedModel(p_prev, None)
-        re_ours = _r1(v_prev.class_ids[v_prev.rank(v_prev.encode(test.x, test.desc))[1][:, 0]], test.label)
+        re_ours = _score(v_prev, test)[OURS]
         # day 1 + a short re-enrolment: the first 2 s of every class's trial on the previous day
         short = np.zeros(len(prev), dtype=bool)
         for c in np.unique(prev.label):
@@ -344,6 +350,7 @@ def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> d
             short[idx[prev.start[idx] < prev.start[idx].min() + 2.0 * prev.fs]] = True
         upd = _updated(profile1, prev.subset(short), None)
         # day 1 + 20 confirmed hops per class of the previous day (hops the day-1 profile got right)
+        view1.new_session()
         pred_prev = view1.class_ids[view1.rank(view1.encode(prev.x, prev.desc))[1][:, 0]]
         conf = np.zeros(len(prev), dtype=bool)
         for c in np.unique(prev.label):
@@ -372,6 +379,7 @@ def _updated(profile: Any, ws: Any, model: Any | None) -> Any:
 
 
 def _score(view: Any, test: Any) -> dict[str, float]:
+    view.new_session()
     return {OURS: _r1(view.class_ids[view.rank(view.encode(test.x, test.desc))[1][:, 0]], test.label)}
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.features import FEATURE_SETS, classical_features, noise_threshold
 from myosem_rt.profile.labels import DEFAULT_FRACTION, activity_mask, window_activity
+from myosem_rt.profile.polarity import mean_correlation
 from myosem_rt.profile.profile import SOURCE_ENROL, ProfileError, UserProfile
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,8 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
         text={"model": text_ref["name"]}, classes=class_list, text_prototypes=protos, features=features,
         labels=ws.label[keep].astype(np.int64), source=np.full(int(keep.sum()), SOURCE_ENROL, np.int8),
         eps=np.asarray(eps, dtype=np.float64), feature_set=settings["feature_set"],
-        shrinkage=settings["shrinkage"], activity_fraction=settings["activity_fraction"], recording=rec)
+        shrinkage=settings["shrinkage"], activity_fraction=settings["activity_fraction"], recording=rec,
+        corr=mean_correlation(ws.x))
     t1 = time.perf_counter()
     profile.head()
     fit_ms = (time.perf_counter() - t1) * 1e3

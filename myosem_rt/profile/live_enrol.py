@@ -123,8 +123,10 @@ def recording_path(profile_path: Path | None, user: str = "", folder: Path | Non
     else:
         who = "-".join(user.split()) if user.strip() else ""
         path = (folder or Path.cwd()) / f"enrol{'-' + who if who else ''}-{stamp}.mat"
-    if path.exists():
-        path = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    stem, k = path.stem, 1
+    while path.exists():
+        path = path.with_name(f"{stem}-{stamp}{f'-{k}' if k > 1 else ''}{path.suffix}")
+        k += 1
     return path
 
 

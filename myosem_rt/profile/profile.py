@@ -13,7 +13,9 @@ gesture, or a short re-enrolment are all "add examples, refit". What it holds:
 * ``classes``: id, name, description and origin (``vocabulary``, ``new`` -- named and described by the
   user -- or ``matched:<action>`` -- a recording's class name matched to the action catalogue);
 * arrays: ``text_prototypes`` (K, D) per class, ``features`` (N, F) float32, ``labels`` (N,), ``source``
-  (N,: 0 enrolment, 1 feedback) and the TD noise threshold ``eps`` (C,).
+  (N,: 0 enrolment, 1 feedback), the TD noise threshold ``eps`` (C,) and the enrolment's mean channel
+  correlation ``corr`` (C, C), against which a later session's electrode polarity is checked
+  (:mod:`~myosem_rt.profile.polarity`).
 
 On disk: ``<path>.json`` and an arrays file named by its content, ``<path>.<sha12>.npz`` (plain arrays, no
 pickle). Save writes the new arrays file, then the JSON (temp file + rename), and only then removes older
@@ -85,6 +87,7 @@ class UserProfile:
     shrinkage: float | str = "auto"
     activity_fraction: float = 0.5
     recording: dict[str, str] | None = None
+    corr: np.ndarray | None = None  #: (C, C) mean channel correlation of the enrolment (polarity check)
     created: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
 
@@ -155,7 +158,8 @@ class UserProfile:
         """The profile's arrays by name (what the arrays file holds)."""
         return {"text_prototypes": self.text_prototypes.astype(np.float32),
                 "features": self.features.astype(np.float32), "labels": self.labels.astype(np.int64),
-                "source": self.source.astype(np.int8), "eps": self.eps.astype(np.float64)}
+                "source": self.source.astype(np.int8), "eps": self.eps.astype(np.float64),
+                **({"corr": self.corr.astype(np.float64)} if self.corr is not None else {})}
 
     def summary(self) -> str:
         counts = {int(c): int(n) for c, n in zip(*np.unique(self.labels, return_counts=True), strict=True)}
@@ -204,7 +208,8 @@ class UserProfile:
         profile = cls(meta["user"], meta["layout"], meta["model"], meta["text"], meta["classes"],
                       arrays["text_prototypes"], arrays["features"], arrays["labels"].astype(np.int64),
                       arrays["source"].astype(np.int8), arrays["eps"], meta["feature_set"], meta["shrinkage"],
-                      float(meta["activity_fraction"]), meta["recording"], meta["created"], meta["updated"])
+                      float(meta["activity_fraction"]), meta["recording"], arrays.get("corr"),
+                      meta["created"], meta["updated"])
         return profile
 
 
@@ -285,7 +290,10 @@ def _read_arrays(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
           and arrays["eps"].shape == (int(meta["layout"]["n_channels"]),))
     if not ok:
         raise ProfileError(f"{path}: array shapes do not agree with each other or with the .json")
-    for key in ("text_prototypes", "features", "eps"):
+    c = int(meta["layout"]["n_channels"])
+    if "corr" in arrays and arrays["corr"].shape != (c, c):
+        raise ProfileError(f"{path}: 'corr' must be {c} x {c}")
+    for key in ("text_prototypes", "features", "eps", *(("corr",) if "corr" in arrays else ())):
         if not np.isfinite(arrays[key]).all():
             raise ProfileError(f"{path}: '{key}' contains NaN/inf values")
     unknown = set(np.unique(arrays["labels"]).tolist()) - {int(c["id"]) for c in meta["classes"]}

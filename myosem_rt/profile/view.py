@@ -59,6 +59,7 @@ class CalibratedModel:
         self.window_ms, self.hop_ms, self.patch_ms = (float(lay[k]) for k in ("window_ms", "hop_ms",
                                                                               "patch_ms"))
         self.manifest = {"filters": dict(lay["filters"]), "profile": profile.user}
+        self.new_session()
         self.directory = base.directory if base is not None else (source or Path("profile"))
         self.vocabulary = getattr(base, "vocabulary", None)
         self.text_dir = _text_dir(profile, base)
@@ -80,6 +81,32 @@ class CalibratedModel:
         gram = self.prototypes.astype(np.float64) @ self.prototypes.T.astype(np.float64)
         self._coef = self.prototypes.T.astype(np.float64) @ np.linalg.pinv(gram, rcond=1e-8)  # (D, K)
 
+    # --- electrode polarity (myosem_rt/profile/polarity.py) ---------------------------------------------
+
+    def new_session(self) -> None:
+        """Forget the polarity decision: the next :data:`ALIGN_S` seconds of windows decide it again."""
+        self.signs = np.ones(self.n_channels, dtype=np.float32)
+        self._pending: list[np.ndarray] = []
+        self._decided = self.profile.corr is None or self.n_channels < 2
+
+    def _polarity(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with the session's channel signs; the first ALIGN_S seconds of windows set them."""
+        from myosem_rt.profile.polarity import ALIGN_S, channel_signs, mean_correlation
+
+        if not self._decided:
+            need = max(1, int(round(ALIGN_S * self.fs / self.hop)))
+            self._pending.append(np.asarray(x[:need], dtype=np.float32))
+            have = sum(len(p) for p in self._pending)
+            if have >= need:
+                current = mean_correlation(np.concatenate(self._pending)[:need])
+                self.signs = channel_signs(self.profile.corr, current).astype(np.float32)
+                self._decided, self._pending = True, []
+                if (self.signs < 0).any():
+                    log.warning("profile of %s: channel(s) %s inverted since enrolment (leads swapped?); "
+                                "their sign is corrected", self.profile.user or "user",
+                                [int(i) + 1 for i in np.flatnonzero(self.signs < 0)])
+        return x if (self.signs > 0).all() else x * self.signs
+
     # --- the model contract --------------------------------------------------------------------------
 
     def features(self, x: np.ndarray, desc: np.ndarray | None = None) -> np.ndarray:
@@ -89,6 +116,7 @@ class CalibratedModel:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
+        x = self._polarity(x)
         if desc is not None:
             desc = np.asarray(desc, dtype=np.float32)
             desc = desc[None] if desc.ndim == 3 else desc
