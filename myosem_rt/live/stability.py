@@ -70,8 +70,8 @@ def truth_ids(model: Any, session: Any, path: Any) -> np.ndarray:
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.windowing import _labels_in
 
-    labels = _labels_in(load_vocabulary(model.vocabulary), session, Path(str(path)),
-                        np.asarray(session.label, dtype=np.int64))
+    vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
+    labels = _labels_in(vocabulary, session, Path(str(path)), np.asarray(session.label, dtype=np.int64))
     unknown = sorted(set(np.unique(labels).tolist()) - {int(c) for c in model.class_ids})
     if unknown:
         raise ConfigError(f"{path}: classes {unknown} are not classes of model {model.directory}")

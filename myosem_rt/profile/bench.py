@@ -65,7 +65,7 @@ PARAPHRASES_3DC = {
 #: The 3DC gesture enrolled as a *new* gesture (from this typed description) in the new-gesture test.
 NEW_GESTURE = (10, "pinch", "pressing the tips of my thumb and index finger together")
 ANCHOR = "anchor: TD + LDA, cue labels"
-OURS = "MyoSem-RT profile (TD + cov + d, activity labels)"
+OURS = "MyoSem-RT profile (TD + cov + d [+ z with a model], activity labels)"
 
 
 def _r1(pred: np.ndarray, y: np.ndarray) -> float:
@@ -198,10 +198,13 @@ def _query_share(view: Any, base: Any | None, test: Any, encoder: Any, names: di
 
 def _new_gesture(session: Any, test: Any, model: Any | None, config: dict[str, Any], encoder: Any
                  ) -> dict[str, float]:
-    """Enrol every class but one; add that one as a new gesture (typed description + its trial)."""
+    """Enrol every class but one; add that one as a new gesture (typed description + its trial). The
+    profile uses the classical features only (no encoder), so no trained EMG of the gesture is involved:
+    it reaches the profile through its one trial and its description alone."""
     from myosem_rt.profile.enrol import enrol_from_session, window_features
     from myosem_rt.profile.view import CalibratedModel
 
+    config = {**config, "enrol": {**dict(config.get("enrol") or {}), "features": "td+cov+d"}}
     cid, name, text = NEW_GESTURE
     others = [int(c) for c in np.unique(test.label) if int(c) != cid]
     profile, _ = enrol_from_session(session, config, model=model, trials=1, user="bench", classes=others,
@@ -398,17 +401,46 @@ def _simulated(path: Path) -> Any:
                    session=s.session, path=None, unit=s.unit, device="3DC channels 1-8 at 500 Hz")
 
 
-def suite_sim(data: Path, config: dict[str, Any], trials: Sequence[int], quick: bool = False
-              ) -> dict[str, Any]:
+def _across_devices(session: Any, model: Any, config: dict[str, Any], k: int) -> float:
+    """R@1 of a trained 3DC encoder made to take the simulated device: the stream resampled back to the
+    model's rate, missing channels zero, then z + LDA on the first ``k`` trials (activity labels), scored on
+    repetitions 5-8 of that stream (the same trials as every other option; its own 200 ms windows)."""
+    from scipy.signal import resample_poly
+
+    from myosem_rt.commands.eval import encode
+    from myosem_rt.recordings.session import Session
+
+    up = resample_poly(np.asarray(session.emg, np.float64), int(model.fs), int(session.fs), axis=0)
+    emg = np.zeros((up.shape[0], int(model.n_channels)), np.float32)
+    emg[:, : min(up.shape[1], emg.shape[1])] = up[:, : emg.shape[1]]
+    n = emg.shape[0]
+    idx = np.minimum((np.arange(n) * session.fs / model.fs).astype(np.int64), session.n_samples - 1)
+    s = Session(emg=emg, label=session.label[idx], repetition=session.repetition[idx], fs=float(model.fs),
+                class_names=dict(session.class_names), dataset="3DC", subject=session.subject,
+                session=session.session)
+    ws = _windows(s, config, model)
+    enrol, test = _first(ws.subset(ws.repetition <= 4), k), ws.subset(ws.repetition >= 5)
+    keep = _activity_keep(enrol, DEFAULT_FRACTION)
+    return _r1(_fit_predict(encode(model, enrol)[keep], enrol.label[keep], encode(model, test)), test.label)
+
+
+def suite_sim(data: Path, config: dict[str, Any], trials: Sequence[int], quick: bool = False,
+              models: Sequence[Any] = ()) -> dict[str, Any]:
     files = sorted((data / "3dc").glob("S*_E1_A1.mat"), key=lambda p: int(p.name[1:].split("_")[0]))
     rows: dict[str, Any] = {}
     for path in files[: 2 if quick else None]:
         session = _simulated(path)
         ws = _windows(session, config, None)
         test = ws.subset(ws.repetition >= 5)
+        from myosem_rt.recordings import load_session
+
+        encoder = _model_for(models, path, [path], load_session(path))
         row: dict[str, Any] = {"n_test": len(test)}
         for k in trials:
             fig = options(_first(ws.subset(ws.repetition <= 4), k), test, None, DEFAULT_FRACTION)
+            if encoder is not None:
+                fig["3DC encoder across devices (resampled, zero-padded): z + LDA"] = _across_devices(
+                    session, encoder, config, k)
             ours, _ = _ours(session, test, None, config, k)
             row[str(k)] = {**fig, **ours}
         rows[f"S{session.subject}"] = row
@@ -435,7 +467,7 @@ def run_suites(data: Path, models: Sequence[Any], config: dict[str, Any], suites
         elif name == "multiday":
             r = suite_multiday(data, config, quick)
         elif name == "sim-3dc":
-            r = suite_sim(data, config, trials, quick)
+            r = suite_sim(data, config, trials, quick, models)
         else:
             raise ConfigError(f"bench enrol: unknown suite {name!r} (expected {', '.join(SUITES)})")
         r["seconds"] = round(time.perf_counter() - t0, 1)
@@ -477,6 +509,8 @@ def bench_enrol(args: Any, config: dict[str, Any]) -> int:
         _atomic_write(Path(results_dir) / "enrolment.md", text.encode("utf-8"))
         _atomic_write(Path(results_dir) / "enrolment.json",
                       (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8"))
+        for name in ("enrolment.md", "enrolment.json"):  # documents: readable by all (mkstemp makes 0600)
+            (Path(results_dir) / name).chmod(0o644)
         log.info("bench enrol: %s/enrolment.md and .json written", results_dir)
     else:
         sys.stdout.write(text)

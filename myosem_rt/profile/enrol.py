@@ -35,8 +35,12 @@ from myosem_rt.profile.profile import SOURCE_ENROL, ProfileError, UserProfile
 
 log = logging.getLogger(__name__)
 
-#: Feature set of new profiles (docs/results/enrolment.md compares all of FEATURE_SETS).
-DEFAULT_FEATURES = "td+cov+d"
+#: Feature set of new profiles: "auto" = td+cov+d, plus the trained encoder's embedding z when the profile
+#: has a model. Why both: for a wearer the encoder never saw (3DC subject folds) z adds nothing (0.849 vs
+#: 0.852 R@1), but where the encoder knows the wearer's other sessions (ciil-shift, myodisco-session) it
+#: carries what survives the drift (+6 points); docs/results/enrolment.md compares every set.
+DEFAULT_FEATURES = "auto"
+AUTO_FEATURES = ("td+cov+d", "td+cov+d+z")  #: without, with a model
 #: Text artefact used to embed descriptions when the profile has no model (any armband).
 DEFAULT_TEXT_MODEL = "3dc-armband"
 #: A class name is matched to a catalogue action when their cosine is at least this and the runner-up
@@ -51,8 +55,8 @@ def enrol_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
            "shrinkage": section.get("shrinkage", "auto"),
            "activity_fraction": section.get("activity_fraction", DEFAULT_FRACTION),
            "text_model": str(section.get("text_model", DEFAULT_TEXT_MODEL))}
-    if out["feature_set"] not in FEATURE_SETS:
-        raise ConfigError(f"enrol.features must be one of {', '.join(FEATURE_SETS)}, "
+    if out["feature_set"] not in (*FEATURE_SETS, "auto"):
+        raise ConfigError(f"enrol.features must be auto or one of {', '.join(FEATURE_SETS)}, "
                           f"got {out['feature_set']!r}")
     try:
         frac = float(out["activity_fraction"])
@@ -294,7 +298,10 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
                                    names, weak)
     eps = noise_threshold(ws.x)
     t0 = time.perf_counter()
-    features = window_features(ws.x[keep], eps, settings["feature_set"], model, ws.desc[keep])
+    feature_set = settings["feature_set"]
+    if feature_set == "auto":
+        feature_set = AUTO_FEATURES[model is not None]
+    features = window_features(ws.x[keep], eps, feature_set, model, ws.desc[keep])
     t_features = time.perf_counter() - t0
     text_dir = Path(model.text_dir) if model is not None and model.text_dir is not None else \
         resolve_model(settings["text_model"]) / "text"
@@ -317,7 +324,7 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
         user=user, layout=lay, model=_model_ref(model) if model is not None else None,
         text={"model": text_ref["name"]}, classes=class_list, text_prototypes=protos, features=features,
         labels=ws.label[keep].astype(np.int64), source=np.full(int(keep.sum()), SOURCE_ENROL, np.int8),
-        eps=np.asarray(eps, dtype=np.float64), feature_set=settings["feature_set"],
+        eps=np.asarray(eps, dtype=np.float64), feature_set=feature_set,
         shrinkage=settings["shrinkage"], activity_fraction=settings["activity_fraction"], recording=rec,
         corr=mean_correlation(ws.x))
     t1 = time.perf_counter()

@@ -75,7 +75,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
         if ng:
             out += ["New gesture (Pinch Grip left out of the enrolment, then added from the typed "
                     "description 'pressing the tips of my thumb and index finger together' and its one "
-                    "trial):", "",
+                    "trial; classical features only, so no trained EMG of it is involved):", "",
                     "| measure | mean ± sd |", "|---|---|"]
             out += [f"| {k} | {_ms([g[k] for g in ng])} |" for k in ng[0]] + [""]
         if name == "multiday":
