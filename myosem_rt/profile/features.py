@@ -34,6 +34,8 @@ feature: [MAV of every channel, WL ..., ZC ..., SSC ...].
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 FEATURES = ("MAV", "WL", "ZC", "SSC")
@@ -81,6 +83,13 @@ MAX_COVARIANCE_CHANNELS = 16
 _COV_RIDGE = 1e-6
 
 
+@lru_cache(maxsize=64)
+def _triangle(c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Upper-triangle indices, their sqrt(2) weights and the identity for ``c`` channels (per hop: cached)."""
+    iu = np.triu_indices(c)
+    return iu[0], iu[1], np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0)), np.eye(c)
+
+
 def covariance_features(x: np.ndarray) -> np.ndarray:
     """(N, C (C + 1) / 2) float32 log-Euclidean covariance features of windows ``x`` (N, W, C).
 
@@ -93,17 +102,16 @@ def covariance_features(x: np.ndarray) -> np.ndarray:
     if x.ndim != 3 or x.shape[1] < 2:
         raise ValueError(f"covariance_features: expected (N, W >= 2, C) windows, got shape {x.shape}")
     xc = x - x.mean(axis=1, keepdims=True)
-    s = np.einsum("nwc,nwd->ncd", xc, xc) / x.shape[1]
+    s = np.matmul(xc.transpose(0, 2, 1), xc) / x.shape[1]
     c = s.shape[1]
+    rows, cols, scale, eye = _triangle(c)
     ridge = _COV_RIDGE * np.trace(s, axis1=1, axis2=2) / c + 1e-12
-    s += ridge[:, None, None] * np.eye(c)
+    s += ridge[:, None, None] * eye
     w, v = np.linalg.eigh(s)
-    logm = np.einsum("ncd,nd,ned->nce", v, np.log(np.maximum(w, 1e-300)), v)
+    logm = np.matmul(v * np.log(np.maximum(w, 1e-300))[:, None, :], v.transpose(0, 2, 1))
     if c > MAX_COVARIANCE_CHANNELS:
         return np.diagonal(logm, axis1=1, axis2=2).astype(np.float32)
-    iu = np.triu_indices(c)
-    scale = np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0))
-    return (logm[:, iu[0], iu[1]] * scale).astype(np.float32)
+    return (logm[:, rows, cols] * scale).astype(np.float32)
 
 
 #: Feature sets a profile can use, "+"-joined parts: ``td`` (Hudgins), ``cov`` (covariance), ``d`` (both
@@ -117,12 +125,13 @@ def classical_features(x: np.ndarray, eps: np.ndarray | float, feature_set: str 
     first difference's TD with the same ``eps``, then its covariance)."""
     parts = []
     names = feature_set.split("+")
+    x = np.asarray(x, dtype=np.float64)  # once: every part computes in float64
     if "td" in names:
         parts.append(hudgins(x, eps))
     if "cov" in names:
         parts.append(covariance_features(x))
     if "d" in names:
-        dx = np.diff(np.asarray(x, dtype=np.float64), axis=1)
+        dx = np.diff(x, axis=1)
         parts += [hudgins(dx, eps), covariance_features(dx)]
     if not parts:
         return np.zeros((np.asarray(x).shape[0], 0), dtype=np.float32)

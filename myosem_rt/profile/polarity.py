@@ -7,10 +7,12 @@ shows it: from day 70 on, channels 3 and 4 of the 4-channel amplifier come back 
 profile with covariance features falls from ~0.70 to ~0.50 R@1 while a TD-only anchor does not.
 
 The fix needs no labels: the mean correlation matrix ``R`` of a few seconds of any activity is compared
-with the enrolment's ``R0``, and the sign vector ``s`` (first channel fixed) maximising
-``sum_{i<j} s_i s_j R_ij R0_ij`` is applied to the incoming samples. It is only used when it beats "no
-flip" clearly (by :data:`MARGIN` of the agreement's scale), so a session on the same wearing never flips.
-Search: exhaustive up to :data:`EXHAUSTIVE` channels, then greedy single flips.
+with the enrolment's ``R0``, and the sign vector ``s`` (first channel fixed) maximising the cosine between
+the off-diagonal entries of ``R0`` and ``diag(s) R diag(s)`` is applied to the incoming samples. It is only
+used when the flipped matrices agree well (cosine >= :data:`MIN_AGREEMENT`) *and* clearly better than
+unflipped ones (by :data:`MARGIN`): a session on the same wearing never flips, nor does noise or a rest
+period whose correlations say nothing. Search: exhaustive up to :data:`EXHAUSTIVE` channels, then greedy
+single flips.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import numpy as np
 
 #: Seconds of windows a view collects at the start of a session before deciding.
 ALIGN_S = 2.0
-#: A flip pattern must beat "no flip" by this share of the total |agreement|.
-MARGIN = 0.25
+#: The flipped correlations must agree with the enrolment's at least this well (cosine) ...
+MIN_AGREEMENT = 0.5
+#: ... and beat "no flip" by this much (cosine).
+MARGIN = 0.3
 EXHAUSTIVE = 10
 
 
@@ -67,5 +71,8 @@ def channel_signs(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
                     best, improved = v, True
                 else:
                     arg[i] *= -1
-    scale = float(np.abs(prod[iu]).sum())
-    return arg if scale > 0 and best - base > MARGIN * scale else ones
+    norm = float(np.linalg.norm(np.asarray(reference)[iu]) * np.linalg.norm(np.asarray(current)[iu]))
+    if norm <= 0:
+        return ones
+    cos_best, cos_base = best / norm, base / norm
+    return arg if cos_best >= MIN_AGREEMENT and cos_best - cos_base >= MARGIN else ones
