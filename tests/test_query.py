@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from myosem_rt import cli
+from myosem_rt.profile.bench import PARAPHRASES_3DC
 from myosem_rt.query import NO_TRUTH, History, Segment, default_threshold, match
 from myosem_rt.text_encoder import l2_normalize
 from myosem_rt.vocab import load_vocabulary
@@ -24,21 +25,9 @@ from myosem_rt.vocab import load_vocabulary
 QUICK_TRAIN = ["--train-config", "tiny", "--protocol", "3dc-rand", "--subjects", "1", "--device", "cpu",
                "--stage1-steps", "30", "--max-windows-per-file", "1500"]
 UNSEEN_REPS = [5, 6, 7, 8]
-#: Paraphrases in none of the 3dc vocabulary's texts (checked below) -> the class they describe.
-PARAPHRASES = {
-    "clench my fist tightly": "Power Grip",
-    "curl all my fingers into a tight ball": "Power Grip",
-    "let my arm go limp": "Neutral",
-    "keep my hand completely still and loose": "Neutral",
-    "straighten and spread out all my fingers": "Open Hand",
-    "stretch my fingers apart as far as they go": "Open Hand",
-    "point my fingertips down toward the floor": "Wrist Flexion",
-    "cock my hand back like a stop sign": "Wrist Extension",
-    "turn my hand over so the palm faces the ceiling": "Supination",
-    "rotate my palm to face the floor": "Pronation",
-    "press thumb and index fingertip together like an OK sign": "Pinch Grip",
-    "tilt my hand toward the thumb side": "Radial Deviation",
-}
+#: Paraphrases in none of the 3dc vocabulary's texts (checked below) -> the class they describe (the same
+#: list ``myosem bench enrol`` matches against enrolled wearers).
+PARAPHRASES = PARAPHRASES_3DC
 
 
 def quick_3dc_model(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
     p.add_argument("--results", metavar="DIR", help="enrol: write DIR/enrolment.md and enrolment.json")
     p.add_argument("--profile", metavar="PATH",
-                   help="the wearer's profile (myosem enrol), where the benchmark takes one (live, stability)")
+                   help="the wearer's profile (myosem enrol): live, stability")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
