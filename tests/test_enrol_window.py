@@ -373,6 +373,9 @@ def test_without_a_model_two_new_gestures_make_a_device_only_view(tmp_path, monk
         pump(5.0, until=lambda: window.worker.snapshot().result is not None)
         pump(0.3)
         assert window.worker.snapshot().error is None
+        # the signal-only window now has the panels to query and refine the new profile
+        assert window.calibrator is not None and window.calibrator.profile is result.profile
+        assert [n for _, n in window.calibrator.classes()] == ["rest", "Wave", "Tap"]
         assert window.label.text() in {"rest", "Wave", "Tap", "uncertain"}
     finally:
         gate.set()

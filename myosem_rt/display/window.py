@@ -215,10 +215,25 @@ class LiveWindow(QtWidgets.QWidget):
         return self.enrol_panel
 
     def _enrolled(self, result: Any) -> None:
-        """The enrolment's view is in the worker: confirm / correct refine its profile from now on."""
-        if self.calibrator is not None:
-            self.calibrator.set_profile(result.profile)
-            self.calibration_panel.refresh_classes()
+        """The enrolment's view is in the worker: confirm / correct refine its profile from now on. A
+        window opened signal-only (no model fitted the stream) gets its query and calibration panels now."""
+        if self.calibrator is None:
+            gui = self.config["gui"]
+            self.query = GestureQuery(self.worker, top=int(gui["query_top"]),
+                                      threshold=gui["query_threshold"])
+            self.calibrator = Calibrator(self.worker, result.profile, self.session.profile_path, self.config,
+                                         query=self.query)
+            panels = QtWidgets.QHBoxLayout()
+            self.query_panel = QueryPanel(self.query, self.show_segments, self._truth_name)
+            self.calibration_panel = CalibrationPanel(self.calibrator, float(gui["record_s"]))
+            panels.addWidget(self.query_panel, 1)
+            panels.addWidget(self.calibration_panel, 1)
+            self._layout.addLayout(panels)
+            if self.enrol_panel is not None and self.enrol_panel.isVisible():
+                self.query_panel.hide()
+                self.calibration_panel.hide()
+        self.calibrator.set_profile(result.profile)
+        self.calibration_panel.refresh_classes()
 
     def close_enrolment(self) -> None:
         if self.enrol_panel is not None:
