@@ -134,18 +134,16 @@ class Calibrator:
         return [(int(c), str(n)) for c, n in zip(view.class_ids, view.class_names, strict=True)]
 
     def _features(self, seconds: float, since: float | None = None, until: float | None = None) -> np.ndarray:
-        """The profile's features of the recent windows (the last ``seconds``, or ``since``..``until``)."""
-        from myosem_rt.profile.enrol import window_features
-
-        profile = self._profile()
+        """The profile's features of the recent windows (the last ``seconds``, or ``since``..``until``),
+        computed by the worker's view of the profile, so with the session's electrode polarity applied."""
+        self._profile()
         t, x, desc = self.worker.recent_windows(seconds, since=since)
         if until is not None and t.size:
             keep = t <= until + 1e-9
             t, x, desc = t[keep], x[keep], desc[keep]
         if t.size == 0:
             raise InteractionError("calibration: no windows yet")
-        base = getattr(self.worker.model, "base_model", None)
-        return window_features(x, profile.eps, profile.feature_set, base, desc)
+        return self.worker.model.features(x, desc)
 
     def confirm(self, class_id: int | None = None) -> int:
         """The label shown (``class_id``; None: the latest shown label) is right: the last ``feedback_s``
@@ -197,11 +195,8 @@ class Calibrator:
         return int(class_id)
 
     def _changed(self, what: str) -> None:
-        from myosem_rt.profile.view import CalibratedModel
-
         self.n_changes += 1
-        base = getattr(self.worker.model, "base_model", self.worker.base_model)
-        self.worker.set_model(CalibratedModel(self.profile, base, self.path))
+        self.worker.set_model(self.worker.model.refitted())
         if self.path is not None:
             self.profile.save(self.path)
         log.info("calibration: %s%s", what, f"; saved to {self.path}" if self.path else "")

@@ -81,6 +81,13 @@ class CalibratedModel:
         gram = self.prototypes.astype(np.float64) @ self.prototypes.T.astype(np.float64)
         self._coef = self.prototypes.T.astype(np.float64) @ np.linalg.pinv(gram, rcond=1e-8)  # (D, K)
 
+    def refitted(self) -> CalibratedModel:
+        """A new view of this view's profile after it changed (a confirm, a correction, a new gesture),
+        keeping the session's polarity decision; this view stays as it was for the thread still using it."""
+        view = CalibratedModel(self.profile, self.base_model, self.source)
+        view.signs, view._pending, view._decided = self.signs.copy(), list(self._pending), self._decided
+        return view
+
     # --- electrode polarity (myosem_rt/profile/polarity.py) ---------------------------------------------
 
     def new_session(self) -> None:
