@@ -127,6 +127,26 @@ def model_for_stream(n_channels: int, fs: float) -> Path:
                      f"({'; '.join(shapes) or 'none installed'}); train one and pass --model DIR")
 
 
+def fitting_model(choice: str | Path | None, n_channels: int, fs: float, what: str,
+                  without: str = "no model", level: int = logging.INFO) -> MyoSemModel | None:
+    """``--model`` (checked against ``what``'s shape), else the shipped model for this shape, else None (the
+    reason logged with ``without``: what the caller does instead). The one place that picks a model for a
+    stream or recording (``gui``/``demo``, ``enrol`` live and from a recording)."""
+    if choice:
+        model = MyoSemModel.load(choice, threads=1)
+        from myosem_rt.live.engine import check_compatible
+
+        check_compatible(model, n_channels, fs, what)
+        return model
+    try:
+        path = model_for_stream(n_channels, fs)
+    except ModelError as exc:
+        log.log(level, "%s: %s", exc, without)
+        return None
+    log.info("model: %s (shipped, matches %d ch @ %g Hz of %s)", path, n_channels, fs, what)
+    return MyoSemModel.load(path, threads=1)
+
+
 class MyoSemModel:
     """EMG windows -> unit-norm embeddings z, ranked by cosine against the class text prototypes."""
 

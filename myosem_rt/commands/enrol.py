@@ -41,20 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a gesture with no activity above rest is labelled by its cue instead of refused")
 
 
-def _model_for(path: Path, choice: str | None, no_model: bool, n_channels: int, fs: float) -> Any | None:
-    from myosem_rt.model import ModelError, MyoSemModel, model_for_stream
-
-    if no_model:
-        return None
-    if choice:
-        return MyoSemModel.load(choice, threads=1)
-    try:
-        return MyoSemModel.load(model_for_stream(n_channels, fs), threads=1)
-    except ModelError:
-        log.info("enrol: no shipped model fits %s (%d ch @ %g Hz): device-only profile", path, n_channels, fs)
-        return None
-
-
 def check_profile_target(profile: str, force: bool) -> Path:
     """The profile's .json path, refused (one line) when it exists without ``force`` or cannot be written."""
     from myosem_rt.profile.profile import ProfileError, json_path
@@ -75,7 +61,10 @@ def enrol_recording(args: argparse.Namespace, config: dict[str, Any]) -> int:
     check_profile_target(args.profile, args.force)
     path = Path(args.recording)
     session = load_session(path)
-    model = _model_for(path, getattr(args, "model", None), args.no_model, session.n_channels, session.fs)
+    from myosem_rt.model import fitting_model
+
+    model = None if args.no_model else fitting_model(getattr(args, "model", None), session.n_channels,
+                                                     session.fs, str(path), "device-only profile")
     profile, report = enrol_from_session(session, config, model=model, trials=args.trials,
                                          user=args.user or "",
                                          weak="cue" if args.keep_weak else "error")

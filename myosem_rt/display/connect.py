@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from myosem_rt.display.worker import LiveWorker
-from myosem_rt.live.engine import LiveSettings, check_compatible
+from myosem_rt.live.engine import LiveSettings
 from myosem_rt.stream.consumer import StreamConsumer
 from myosem_rt.stream.inlet import StreamSelector, resolve_stream
 
@@ -63,19 +63,10 @@ def open_markers(name: str, timeout_s: float) -> pylsl.StreamInlet | None:
 
 def choose_model(model_arg: str | None, n_channels: int, fs: float, stream: str) -> Any | None:
     """``--model`` (checked against the stream), else the shipped model for this shape, else None."""
-    from myosem_rt.model import ModelError, MyoSemModel, model_for_stream
+    from myosem_rt.model import fitting_model
 
-    if model_arg:
-        model = MyoSemModel.load(model_arg, threads=1)
-        check_compatible(model, n_channels, fs, stream)
-        return model
-    try:
-        path = model_for_stream(n_channels, fs)
-    except ModelError as exc:
-        log.warning("%s: showing the signal only", exc)
-        return None
-    log.info("model: %s (shipped, matches %d ch @ %g Hz)", path, n_channels, fs)
-    return MyoSemModel.load(path, threads=1)
+    return fitting_model(model_arg, n_channels, fs, stream, "showing the signal only (Enrol... makes a "
+                         "profile for it)", level=logging.WARNING)
 
 
 def load_profile(path: str | None, chosen: Any | None, n_channels: int, fs: float, stream: str

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.errors import ConfigError
-from myosem_rt.profile.features import covariance_features, hudgins, noise_threshold
+from myosem_rt.profile.features import classical_features, noise_threshold
 from myosem_rt.profile.head import UserHead
-from myosem_rt.profile.labels import DEFAULT_FRACTION, activity_mask, window_activity
+from myosem_rt.profile.labels import DEFAULT_FRACTION, window_set_mask
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,13 @@ def _fit_predict(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -
     return head.class_ids[head.posterior(f_test).argmax(axis=1)]
 
 
+def _top1(view: Any, x: np.ndarray, desc: np.ndarray | None = None) -> np.ndarray:
+    """The class id a view ranks first for each window of ``x``."""
+    return view.class_ids[view.rank(view.encode(x, desc))[1][:, 0]]
+
+
 def _activity_keep(ws: Any, fraction: float) -> np.ndarray:
-    keep, _ = activity_mask(ws.label, ws.repetition * 100_003 + ws.label, window_activity(ws.x), fraction,
-                            weak="cue")
-    return keep
+    return window_set_mask(ws, fraction, weak="cue")[0]
 
 
 def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[str, float]:
@@ -88,19 +91,19 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[s
     from myosem_rt.commands.eval import encode
 
     eps = noise_threshold(enrol.x)
-    from myosem_rt.profile.features import classical_features
-
     keep = _activity_keep(enrol, fraction)
     y, yt = enrol.label, test.label
-    td, tdt = hudgins(enrol.x, eps), hudgins(test.x, eps)
-    cov, covt = covariance_features(enrol.x), covariance_features(test.x)
+    # one computation of every classical part; its columns are td, cov, then both on the difference
+    full, fullt = classical_features(enrol.x, eps, "td+cov+d"), classical_features(test.x, eps, "td+cov+d")
+    n_td = 4 * enrol.n_channels
+    n_tdcov = full.shape[1] // 2
+    td, tdt = full[:, :n_td], fullt[:, :n_td]
+    tdcov, tdcovt = full[:, :n_tdcov], fullt[:, :n_tdcov]
     out = {ANCHOR: _r1(_fit_predict(td, y, tdt), yt),
            "anchor: TD + LDA, activity labels": _r1(_fit_predict(td[keep], y[keep], tdt), yt),
-           "TD + cov, cue labels": _r1(_fit_predict(np.hstack([td, cov]), y, np.hstack([tdt, covt])), yt),
-           "TD + cov, activity labels": _r1(_fit_predict(np.hstack([td, cov])[keep], y[keep],
-                                                         np.hstack([tdt, covt])), yt)}
-    full, fullt = classical_features(enrol.x, eps, "td+cov+d"), classical_features(test.x, eps, "td+cov+d")
-    out["TD + cov + d, cue labels"] = _r1(_fit_predict(full, y, fullt), yt)
+           "TD + cov, cue labels": _r1(_fit_predict(tdcov, y, tdcovt), yt),
+           "TD + cov, activity labels": _r1(_fit_predict(tdcov[keep], y[keep], tdcovt), yt),
+           "TD + cov + d, cue labels": _r1(_fit_predict(full, y, fullt), yt)}
     if model is not None:
         from myosem_rt.calibration import PrototypeBlend
 
@@ -172,11 +175,6 @@ def _model_for(models: Sequence[Any], enrol: Path, scored: Sequence[Path], sessi
     return None
 
 
-def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
-    return (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0) if v.size else (float("nan"), 0.0)
-
-
 def _query_share(view: Any, base: Any | None, test: Any, encoder: Any, names: dict[int, str]
                  ) -> tuple[float | None, float]:
     """Best-class share of :data:`PARAPHRASES_3DC` over ``test`` before (``base``) and after (``view``)."""
@@ -211,18 +209,17 @@ def _new_gesture(session: Any, test: Any, model: Any | None, config: dict[str, A
                                     weak="cue")
     view = CalibratedModel(profile, model)
     rest = test.label != cid
-    before = _r1(view.class_ids[view.rank(view.encode(test.x[rest], test.desc[rest]))[1][:, 0]],
-                 test.label[rest])
+    before = _r1(_top1(view, test.x[rest], test.desc[rest]), test.label[rest])
     ws = _first(_windows(session, config, model), 1)
     mine = ws.subset(ws.label == cid)
     keep = _activity_keep(ws, profile.activity_fraction)[ws.label == cid]
     f = window_features(mine.x[keep], profile.eps, profile.feature_set, model, mine.desc[keep])
-    new_id = profile.add_class(name, text, encoder.encode([text])[0], f)
-    view.refresh()
-    pred = view.class_ids[view.rank(view.encode(test.x, test.desc))[1][:, 0]]
-    truth = np.where(test.label == cid, new_id, test.label)
-    z = view.encode(test.x, test.desc)
     query = encoder.encode([text])[0]
+    new_id = profile.add_class(name, text, query, f)
+    view.refresh()
+    z = view.encode(test.x, test.desc)
+    pred = view.class_ids[view.rank(z)[1][:, 0]]
+    truth = np.where(test.label == cid, new_id, test.label)
     by_class = {int(c): float((z[truth == c] @ query).mean()) for c in np.unique(truth)}
     return {"new gesture R@1": _r1(pred[truth == new_id], truth[truth == new_id]),
             "other classes R@1 without it": before, "other classes R@1 with it": _r1(pred[rest], truth[rest]),
@@ -354,7 +351,7 @@ def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> d
         upd = _updated(profile1, prev.subset(short), None)
         # day 1 + 20 confirmed hops per class of the previous day (hops the day-1 profile got right)
         view1.new_session()
-        pred_prev = view1.class_ids[view1.rank(view1.encode(prev.x, prev.desc))[1][:, 0]]
+        pred_prev = _top1(view1, prev.x, prev.desc)
         conf = np.zeros(len(prev), dtype=bool)
         for c in np.unique(prev.label):
             conf[np.flatnonzero((prev.label == c) & (pred_prev == c))[:20]] = True
@@ -370,11 +367,12 @@ def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> d
 
 
 def _updated(profile: Any, ws: Any, model: Any | None) -> Any:
+    import copy
+
     from myosem_rt.profile.enrol import window_features
-    from myosem_rt.profile.profile import UserProfile
     from myosem_rt.profile.view import CalibratedModel
 
-    p = UserProfile(**{k: getattr(profile, k) for k in UserProfile.__dataclass_fields__})
+    p = copy.copy(profile)  # examples are appended as new arrays: the original keeps its own
     f = window_features(ws.x, p.eps, p.feature_set, model, ws.desc)
     for c in np.unique(ws.label):
         p.add_examples(int(c), f[ws.label == c])
@@ -383,17 +381,15 @@ def _updated(profile: Any, ws: Any, model: Any | None) -> Any:
 
 def _score(view: Any, test: Any) -> dict[str, float]:
     view.new_session()
-    return {OURS: _r1(view.class_ids[view.rank(view.encode(test.x, test.desc))[1][:, 0]], test.label)}
+    return {OURS: _r1(_top1(view, test.x, test.desc), test.label)}
 
 
-def _simulated(path: Path) -> Any:
-    """3DC channels 1-8 resampled 1 kHz -> 500 Hz, as a device no model fits."""
+def _simulated(s: Any) -> Any:
+    """3DC session ``s``'s channels 1-8 resampled 1 kHz -> 500 Hz, as a device no model fits."""
     from scipy.signal import resample_poly
 
-    from myosem_rt.recordings import load_session
     from myosem_rt.recordings.session import Session
 
-    s = load_session(path)
     emg = resample_poly(np.asarray(s.emg[:, :8], dtype=np.float64), 1, 2, axis=0).astype(np.float32)
     n = emg.shape[0]
     return Session(emg=emg, label=s.label[::2][:n], repetition=s.repetition[::2][:n], fs=500.0,
@@ -426,15 +422,16 @@ def _across_devices(session: Any, model: Any, config: dict[str, Any], k: int) ->
 
 def suite_sim(data: Path, config: dict[str, Any], trials: Sequence[int], quick: bool = False,
               models: Sequence[Any] = ()) -> dict[str, Any]:
+    from myosem_rt.recordings import load_session
+
     files = sorted((data / "3dc").glob("S*_E1_A1.mat"), key=lambda p: int(p.name[1:].split("_")[0]))
     rows: dict[str, Any] = {}
     for path in files[: 2 if quick else None]:
-        session = _simulated(path)
+        original = load_session(path)
+        session = _simulated(original)
         ws = _windows(session, config, None)
         test = ws.subset(ws.repetition >= 5)
-        from myosem_rt.recordings import load_session
-
-        encoder = _model_for(models, path, [path], load_session(path))
+        encoder = _model_for(models, path, [path], original)
         row: dict[str, Any] = {"n_test": len(test)}
         for k in trials:
             fig = options(_first(ws.subset(ws.repetition <= 4), k), test, None, DEFAULT_FRACTION)

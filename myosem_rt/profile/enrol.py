@@ -29,7 +29,7 @@ import numpy as np
 
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.features import FEATURE_SETS, classical_features, noise_threshold
-from myosem_rt.profile.labels import DEFAULT_FRACTION, activity_mask, window_activity
+from myosem_rt.profile.labels import DEFAULT_FRACTION, window_set_mask
 from myosem_rt.profile.polarity import mean_correlation
 from myosem_rt.profile.profile import SOURCE_ENROL, ProfileError, UserProfile
 
@@ -293,9 +293,7 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
     names = {int(k): str(v) for k, v in ws.class_names.items()}
     if model is not None:
         names.update({int(c): n for c, n in zip(model.class_ids, model.class_names, strict=True)})
-    trial_key = ws.repetition * 100_003 + ws.label
-    keep, activity = activity_mask(ws.label, trial_key, window_activity(ws.x), settings["activity_fraction"],
-                                   names, weak)
+    keep, activity = window_set_mask(ws, settings["activity_fraction"], names, weak)
     eps = noise_threshold(ws.x)
     t0 = time.perf_counter()
     feature_set = settings["feature_set"]
@@ -313,7 +311,7 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
                            or config["filters"])}
     if model is not None:  # keep the model's own millisecond values (they convert back exactly)
         lay.update(window_ms=model.window_ms, hop_ms=model.hop_ms, patch_ms=model.patch_ms)
-    text_ref = _model_ref(model) if model is not None else {"name": settings["text_model"]}
+    model_ref = _model_ref(model) if model is not None else None
     rec = None
     if session.path is not None:
         from myosem_rt.text_encoder import sha256_file
@@ -321,8 +319,9 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
         rec = {"path": str(Path(session.path).resolve()), "sha256": sha256_file(Path(session.path)),
                "repetitions": sorted(int(r) for r in np.unique(ws.repetition))}
     profile = UserProfile(
-        user=user, layout=lay, model=_model_ref(model) if model is not None else None,
-        text={"model": text_ref["name"]}, classes=class_list, text_prototypes=protos, features=features,
+        user=user, layout=lay, model=model_ref,
+        text={"model": model_ref["name"] if model_ref else settings["text_model"]}, classes=class_list,
+        text_prototypes=protos, features=features,
         labels=ws.label[keep].astype(np.int64), source=np.full(int(keep.sum()), SOURCE_ENROL, np.int8),
         eps=np.asarray(eps, dtype=np.float64), feature_set=feature_set,
         shrinkage=settings["shrinkage"], activity_fraction=settings["activity_fraction"], recording=rec,

@@ -267,18 +267,12 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _model(name: str | None, info: Any) -> Any:
     """``--model``, else the shipped model fitting the stream, else None (checked against the stream)."""
-    from myosem_rt.live.engine import check_compatible
-    from myosem_rt.model import ModelError, MyoSemModel, model_for_stream
+    from myosem_rt.model import fitting_model
 
-    if name is None:
-        try:
-            name = str(model_for_stream(info.channel_count(), info.nominal_srate()))
-        except ModelError as exc:
-            log.info("enrol: %s; no model: the gestures come from --new / --classes", exc)
-            return None
-    model = MyoSemModel.load(name, threads=1)
-    check_compatible(model, info.channel_count(), info.nominal_srate(), repr(info.name()))
-    log.info("enrol: model %s (%d classes)", model.directory, len(model.class_ids))
+    model = fitting_model(name, info.channel_count(), info.nominal_srate(), repr(info.name()),
+                          "no model: the gestures come from --new / --classes")
+    if model is not None:
+        log.info("enrol: model %s (%d classes)", model.directory, len(model.class_ids))
     return model
 
 

@@ -35,6 +35,7 @@ suites of docs/results/enrolment.md were not used for any choice. It is config `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -130,3 +131,11 @@ def activity_mask(label: np.ndarray, trial: np.ndarray, activity: np.ndarray,
     report = ActivityReport(r0, "cue + activity", {c: int((keep & (label == c)).sum()) for c in classes},
                             {c: int((label == c).sum()) for c in classes}, per_class)
     return keep, report
+
+
+def window_set_mask(ws: Any, fraction: float = DEFAULT_FRACTION, names: dict[int, str] | None = None,
+                    weak: str = "error") -> tuple[np.ndarray, ActivityReport]:
+    """:func:`activity_mask` of a :class:`~myosem_rt.windowing.WindowSet`'s windows, one trial per (class,
+    repetition) as the recordings are laid out."""
+    trial = np.asarray(ws.repetition, dtype=np.int64) * 100_003 + np.asarray(ws.label, dtype=np.int64)
+    return activity_mask(ws.label, trial, window_activity(ws.x), fraction, names, weak)
