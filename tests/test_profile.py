@@ -17,6 +17,7 @@ import pytest
 from myosem_rt import cli
 from myosem_rt.config import load_config
 from myosem_rt.profile import CalibratedModel, ProfileError, UserProfile
+from myosem_rt.profile.adapt import OFF
 from myosem_rt.profile.labels import ActivityError, activity_mask
 from myosem_rt.profile.profile import json_path
 
@@ -73,6 +74,7 @@ def test_view_ranks_by_the_heads_posterior_and_embeds_in_text_space(monkeypatch)
     p = _profile()
     view = CalibratedModel.__new__(CalibratedModel)  # no layout / model needed for the ranking maths
     view.profile, view.base_model = p, None
+    view.adapt_settings, view._adapt = OFF, None  # the head alone (session adaptation: test_adapt.py)
     view.refresh()
     f = p.features
     z = view.embed_features(f)

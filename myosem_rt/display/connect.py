@@ -69,12 +69,13 @@ def choose_model(model_arg: str | None, n_channels: int, fs: float, stream: str)
                          "profile for it)", level=logging.WARNING)
 
 
-def load_profile(path: str | None, chosen: Any | None, n_channels: int, fs: float, stream: str
-                 ) -> tuple[Any | None, Any | None, Path | None]:
+def load_profile(path: str | None, chosen: Any | None, n_channels: int, fs: float, stream: str,
+                 config: Mapping[str, Any] | None = None) -> tuple[Any | None, Any | None, Path | None]:
     """(profile, its view, where to save) for ``--profile PATH``: the wearer's profile when the file exists
     (checked against the stream), else none yet (the window's enrolment saves there); all None without a
     path."""
     from myosem_rt.profile import CalibratedModel, UserProfile, profile_base
+    from myosem_rt.profile.adapt import AdaptSettings
     from myosem_rt.profile.enrol import check_stream
     from myosem_rt.profile.profile import json_path
 
@@ -91,7 +92,7 @@ def load_profile(path: str | None, chosen: Any | None, n_channels: int, fs: floa
         from myosem_rt.model import MyoSemModel
 
         model = MyoSemModel.load(profile.model["name"], threads=1)
-    view = CalibratedModel(profile, model, json_path(base))
+    view = CalibratedModel(profile, model, json_path(base), AdaptSettings.from_config(config))
     log.info("%s", profile.summary())
     return profile, view, base
 
@@ -110,7 +111,7 @@ def open_session(config: Mapping[str, Any], selector: StreamSelector, *, model: 
         chosen = choose_model(model, int(info.channel_count()), float(info.nominal_srate()),
                               repr(info.name()))
         calibration, view, path = load_profile(profile, chosen, int(info.channel_count()),
-                                               float(info.nominal_srate()), repr(info.name()))
+                                               float(info.nominal_srate()), repr(info.name()), config)
         if view is not None:
             chosen = view.base_model
         active = view if view is not None else chosen

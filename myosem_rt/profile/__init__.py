@@ -5,7 +5,8 @@ One room for everything per-user (issue 13), no torch anywhere:
 * the representation and the fit: :mod:`.features` (classical, device-agnostic window features, also the
   baselines' TD features), :mod:`.lda` (shrinkage LDA), :mod:`.labels` (cue + activity labels of
   enrolment windows), :mod:`.head` (the per-user classifier), :mod:`.polarity` (electrode leads swapped
-  since enrolment);
+  since enrolment), :mod:`.adapt` (the head's class means following the wearer through a session,
+  unsupervised);
 * the profile: :mod:`.profile` (what is stored, crash-safe on disk), :mod:`.view` (the profile as a model
   for ``live``, ``gui``, ``query`` and ``eval``), :mod:`.enrol` (recording -> profile: the one path behind
   ``myosem enrol --recording``, the guided session and the window);

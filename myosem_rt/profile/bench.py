@@ -9,7 +9,10 @@ windows in the same run (per-window decisions, no smoothing):
   enrol_from_session`) and ``myosem live`` ranks with it (:class:`~myosem_rt.profile.view.CalibratedModel`);
 * **options** side by side (same enrolment, same head): feature sets TD / TD + covariance / + the trained
   encoder's embedding / the embedding alone, cue vs activity labels, the uncalibrated encoder and the v1
-  profile (prototypes blended toward the user's mean embedding).
+  profile (prototypes blended toward the user's mean embedding); the profile without its session
+  adaptation (:mod:`~myosem_rt.profile.adapt`) and the anchor with it (what the adaptation alone gives);
+  with a model, the **pooled anchor** (TD + LDA on every window of the files the encoder trained on: what
+  a new wearer gets without enrolling, beside the uncalibrated encoder).
 
 Suites (``--suite``, default all that the data and ``--models`` allow):
 
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.errors import ConfigError
+from myosem_rt.profile.adapt import AdaptSettings, SessionAdaptation
 from myosem_rt.profile.features import classical_features, noise_threshold
 from myosem_rt.profile.head import UserHead
 from myosem_rt.profile.labels import DEFAULT_FRACTION, window_set_mask
@@ -65,7 +69,10 @@ PARAPHRASES_3DC = {
 #: The 3DC gesture enrolled as a *new* gesture (from this typed description) in the new-gesture test.
 NEW_GESTURE = (10, "pinch", "pressing the tips of my thumb and index finger together")
 ANCHOR = "anchor: TD + LDA, cue labels"
-OURS = "MyoSem-RT profile (TD + cov + d [+ z with a model], activity labels)"
+OURS = "MyoSem-RT profile (TD + cov + d [+ z with a model], activity labels, session adaptation)"
+NO_ADAPT = "MyoSem-RT profile without session adaptation"
+POOLED = "pooled anchor: TD + LDA on the encoder's training users, no calibration"
+ANCHOR_ADAPT = "anchor + the same session adaptation"
 
 
 def _r1(pred: np.ndarray, y: np.ndarray) -> float:
@@ -77,6 +84,24 @@ def _fit_predict(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray) -
     return head.class_ids[head.posterior(f_test).argmax(axis=1)]
 
 
+def _fit_predict_adapted(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, parts: Sequence[int],
+                         settings: AdaptSettings, hop_s: float) -> np.ndarray:
+    """:func:`_fit_predict` with the profile's session adaptation, restarted for each recording in
+    ``parts``."""
+    head = UserHead().fit(f_train, y_train)
+    adapt = SessionAdaptation(head, replace(settings, enabled=True), hop_s)
+    post, at = [], 0
+    for n in parts:
+        adapt.reset()
+        post.append(adapt.posterior(f_test[at : at + n]))
+        at += n
+    return head.class_ids[np.concatenate(post).argmax(axis=1)]
+
+
+def _adapt_settings(config: dict[str, Any]) -> tuple[AdaptSettings, float]:
+    return AdaptSettings.from_config(config), float((config.get("windows") or {}).get("hop_ms", 50.0)) / 1e3
+
+
 def _top1(view: Any, x: np.ndarray, desc: np.ndarray | None = None) -> np.ndarray:
     """The class id a view ranks first for each window of ``x``."""
     return view.class_ids[view.rank(view.encode(x, desc))[1][:, 0]]
@@ -86,8 +111,11 @@ def _activity_keep(ws: Any, fraction: float) -> np.ndarray:
     return window_set_mask(ws, fraction, weak="cue")[0]
 
 
-def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[str, float]:
-    """R@1 on ``test`` of every option fitted on ``enrol`` windows (the module docstring's list)."""
+def options(enrol: Any, test: Any, model: Any | None, fraction: float, config: dict[str, Any],
+            parts: Sequence[int] | None = None, data: Path | None = None) -> dict[str, float]:
+    """R@1 on ``test`` of every option fitted on ``enrol`` windows (the module docstring's list);
+    ``parts``: lengths of the recordings concatenated in ``test`` (each a new session); with a model and
+    ``data``, also the pooled anchor trained on the model's own training files."""
     from myosem_rt.commands.eval import encode
 
     eps = noise_threshold(enrol.x)
@@ -103,7 +131,13 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[s
            "anchor: TD + LDA, activity labels": _r1(_fit_predict(td[keep], y[keep], tdt), yt),
            "TD + cov, cue labels": _r1(_fit_predict(tdcov, y, tdcovt), yt),
            "TD + cov, activity labels": _r1(_fit_predict(tdcov[keep], y[keep], tdcovt), yt),
-           "TD + cov + d, cue labels": _r1(_fit_predict(full, y, fullt), yt)}
+           "TD + cov + d, cue labels": _r1(_fit_predict(full, y, fullt), yt),
+           ANCHOR_ADAPT: _r1(_fit_predict_adapted(td, y, tdt, parts or [len(test)], *_adapt_settings(config)),
+                             yt)}
+    if model is not None and data is not None:
+        eps_pooled, pooled = _pooled_anchor(model, data, config)
+        out[POOLED] = _r1(pooled.class_ids[pooled.posterior(
+            classical_features(test.x, eps_pooled, "td")).argmax(axis=1)], yt)
     if model is not None:
         from myosem_rt.calibration import PrototypeBlend
 
@@ -121,30 +155,69 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float) -> dict[s
     return out
 
 
+_POOLED: dict[str, tuple[np.ndarray, UserHead]] = {}
+
+
+def _pooled_anchor(model: Any, data: Path, config: dict[str, Any]) -> tuple[np.ndarray, UserHead]:
+    """(eps, head): Hudgins TD + shrinkage LDA on every window of the files ``model`` trained on (cue
+    labels; eps the median of the files' own noise thresholds), the classical model a new wearer gets
+    before enrolling. Cached per model directory."""
+    from myosem_rt.recordings import load_session
+
+    key = str(model.directory)
+    if key not in _POOLED:
+        names = [f["name"] for f in (model.manifest.get("data") or {}).get("train_files", [])]
+        sets = [_windows(load_session(data / name), config, model) for name in names]
+        eps = np.median(np.stack([noise_threshold(ws.x) for ws in sets]), axis=0)
+        f = np.concatenate([classical_features(ws.x, eps, "td") for ws in sets])
+        y = np.concatenate([ws.label for ws in sets])
+        _POOLED[key] = eps, UserHead().fit(f, y)
+        log.info("bench enrol: pooled anchor of %s: %d windows of %d files", Path(key).name, len(y),
+                 len(names))
+    return _POOLED[key]
+
+
 def _ours(session: Any, test: Any, model: Any | None, config: dict[str, Any], trials: int,
           parts: Sequence[int] | None = None) -> tuple[dict[str, float], Any]:
     """The shipped code path: enrol_from_session -> CalibratedModel -> rank; R@1, text->EMG R@1, fit ms.
     ``parts``: lengths of the recordings concatenated in ``test`` (each is a new session for the view)."""
-    from myosem_rt.commands.eval import encode
     from myosem_rt.profile.enrol import enrol_from_session
-    from myosem_rt.profile.view import CalibratedModel
     from myosem_rt.retrieval import text_to_emg
 
     profile, report = enrol_from_session(session, config, model=model, trials=trials, user="bench",
                                          weak="cue")
-    view = CalibratedModel(profile, model)
+    view = _view(profile, model, config)
     t0 = time.perf_counter()
-    z, at = [], 0
-    for n in parts or [len(test)]:
-        view.new_session()
-        z.append(encode(view, test.subset(np.arange(at, at + n))))
-        at += n
-    z = np.concatenate(z)
+    z, plain = _session_scores(view, test, parts)
     per_window_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(test))
     scores, order = view.rank(z)
     t2e = text_to_emg(z, test.label, view.prototypes, view.class_ids, episodes=100, seed=0)
-    return {OURS: _r1(view.class_ids[order[:, 0]], test.label), "text->EMG R@1 (ours)": t2e["R@1"],
+    return {NO_ADAPT: _r1(view.class_ids[plain.argmax(axis=1)], test.label),
+            OURS: _r1(view.class_ids[order[:, 0]], test.label),
+            "text->EMG R@1 (ours)": t2e["R@1"],
             "fit_ms": report["fit_ms"], "features_ms_per_window": per_window_ms}, view
+
+
+def _view(profile: Any, model: Any | None, config: dict[str, Any]) -> Any:
+    from myosem_rt.profile.view import CalibratedModel
+
+    return CalibratedModel(profile, model, adapt=AdaptSettings.from_config(config))
+
+
+def _session_scores(view: Any, test: Any, parts: Sequence[int] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(z_hat as live ranks it (N, D), the head's posterior without session adaptation (N, K)): each
+    recording of ``parts`` a new session, windows in stream order, in blocks as ``myosem eval`` encodes."""
+    z, plain, at = [], [], 0
+    for n in parts or [len(test)]:
+        view.new_session()
+        for i in range(at, at + n, 256):
+            j = min(i + 256, at + n)
+            f = view.features(test.x[i:j], test.desc[i:j])
+            z.append(view.embed_features(f))
+            plain.append(view.head.posterior(f))
+        at += n
+    return np.concatenate(z), np.concatenate(plain)
 
 
 def _windows(session: Any, config: dict[str, Any], model: Any | None) -> Any:
@@ -200,15 +273,15 @@ def _new_gesture(session: Any, test: Any, model: Any | None, config: dict[str, A
     profile uses the classical features only (no encoder), so no trained EMG of the gesture is involved:
     it reaches the profile through its one trial and its description alone."""
     from myosem_rt.profile.enrol import enrol_from_session, window_features
-    from myosem_rt.profile.view import CalibratedModel
 
     config = {**config, "enrol": {**dict(config.get("enrol") or {}), "features": "td+cov+d"}}
     cid, name, text = NEW_GESTURE
     others = [int(c) for c in np.unique(test.label) if int(c) != cid]
     profile, _ = enrol_from_session(session, config, model=model, trials=1, user="bench", classes=others,
                                     weak="cue")
-    view = CalibratedModel(profile, model)
+    view = _view(profile, model, config)
     rest = test.label != cid
+    view.new_session()
     before = _r1(_top1(view, test.x[rest], test.desc[rest]), test.label[rest])
     ws = _first(_windows(session, config, model), 1)
     mine = ws.subset(ws.label == cid)
@@ -217,6 +290,7 @@ def _new_gesture(session: Any, test: Any, model: Any | None, config: dict[str, A
     query = encoder.encode([text])[0]
     new_id = profile.add_class(name, text, query, f)
     view.refresh()
+    view.new_session()
     z = view.encode(test.x, test.desc)
     pred = view.class_ids[view.rank(z)[1][:, 0]]
     truth = np.where(test.label == cid, new_id, test.label)
@@ -253,7 +327,7 @@ def suite_3dc(data: Path, models: Sequence[Any], config: dict[str, Any], trials:
         row: dict[str, Any] = {"model": str(model.directory), "n_test": len(test)}
         for k in trials:
             enrol = _first(ws.subset(ws.repetition <= 4), k)
-            fig = options(enrol, test, model, DEFAULT_FRACTION)
+            fig = options(enrol, test, model, DEFAULT_FRACTION, config, data=data)
             ours, view = _ours(session, test, model, config, k)
             row[str(k)] = {**fig, **ours}
             if k == trials[0]:
@@ -285,7 +359,8 @@ def _pair_suite(name: str, data: Path, models: Sequence[Any], config: dict[str, 
         ws = _windows(session, config, model)
         row: dict[str, Any] = {"model": str(model.directory) if model else None, "n_test": len(test)}
         for k in trials:
-            fig = options(_first(ws, k), test, model, DEFAULT_FRACTION)
+            fig = options(_first(ws, k), test, model, DEFAULT_FRACTION, config, [len(t) for t in tests],
+                          data)
             ours, _ = _ours(session, test, model, config, k, [len(t) for t in tests])
             row[str(k)] = {**fig, **ours}
         rows[enrol_path.stem] = row
@@ -322,7 +397,6 @@ def _myodisco_pairs(data: Path) -> list[tuple[Path, list[Path]]]:
 def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> dict[str, Any]:
     """Day-1 enrolment scored on every later day; re-enrolment and updates (module docstring)."""
     from myosem_rt.profile.enrol import enrol_from_session
-    from myosem_rt.profile.view import CalibratedModel
     from myosem_rt.recordings import load_session
 
     files = sorted((data / "multiday").glob("S1_D*.mat"), key=lambda p: int(p.stem.split("_D")[1]))
@@ -332,56 +406,56 @@ def suite_multiday(data: Path, config: dict[str, Any], quick: bool = False) -> d
     wss = [_windows(s, config, None) for s in sessions]
     day = [int(p.stem.split("_D")[1]) for p in files]
     profile1, report = enrol_from_session(sessions[0], config, trials=1, user="multiday", weak="cue")
-    view1 = CalibratedModel(profile1, None)
+    view1 = _view(profile1, None, config)
     rows: dict[str, Any] = {}
     for i in range(1, len(files)):
         test = wss[i]
-        fig = options(wss[0], test, None, DEFAULT_FRACTION)
-        ours = _score(view1, test)[OURS]
+        fig = options(wss[0], test, None, DEFAULT_FRACTION, config)
+        ours = _score(view1, test)
         prev = wss[i - 1]
-        re_anchor = options(prev, test, None, DEFAULT_FRACTION)
+        re_anchor = options(prev, test, None, DEFAULT_FRACTION, config)
         p_prev, _ = enrol_from_session(sessions[i - 1], config, trials=1, user="multiday", weak="cue")
-        v_prev = CalibratedModel(p_prev, None)
+        v_prev = _view(p_prev, None, config)
         re_ours = _score(v_prev, test)[OURS]
         # day 1 + a short re-enrolment: the first 2 s of every class's trial on the previous day
         short = np.zeros(len(prev), dtype=bool)
         for c in np.unique(prev.label):
             idx = np.flatnonzero(prev.label == c)
             short[idx[prev.start[idx] < prev.start[idx].min() + 2.0 * prev.fs]] = True
-        upd = _updated(profile1, prev.subset(short), None)
+        upd = _updated(profile1, prev.subset(short), None, config)
         # day 1 + 20 confirmed hops per class of the previous day (hops the day-1 profile got right)
         view1.new_session()
         pred_prev = _top1(view1, prev.x, prev.desc)
         conf = np.zeros(len(prev), dtype=bool)
         for c in np.unique(prev.label):
             conf[np.flatnonzero((prev.label == c) & (pred_prev == c))[:20]] = True
-        upd_conf = _updated(profile1, prev.subset(conf), None)
+        upd_conf = _updated(profile1, prev.subset(conf), None, config)
         rows[f"D{day[i]}"] = {"days_since_enrolment": day[i] - day[0], "n_test": len(test),
-                              "1": {**fig, OURS: ours},
+                              "1": {**fig, **ours},
                               "re-enrolled on the previous day": {ANCHOR: re_anchor[ANCHOR], OURS: re_ours},
                               "day 1 + previous day's first 2 s per class": _score(upd, test),
                               "day 1 + 20 confirmed hops per class of the previous day":
                                   _score(upd_conf, test)}
-        log.info("bench enrol multiday: D%d: anchor %.3f, ours %.3f", day[i], fig[ANCHOR], ours)
+        log.info("bench enrol multiday: D%d: anchor %.3f, ours %.3f", day[i], fig[ANCHOR], ours[OURS])
     return {"units": rows, "unit": "day", "trials": [1], "fit_ms": report["fit_ms"]}
 
 
-def _updated(profile: Any, ws: Any, model: Any | None) -> Any:
+def _updated(profile: Any, ws: Any, model: Any | None, config: dict[str, Any]) -> Any:
     import copy
 
     from myosem_rt.profile.enrol import window_features
-    from myosem_rt.profile.view import CalibratedModel
 
     p = copy.copy(profile)  # examples are appended as new arrays: the original keeps its own
     f = window_features(ws.x, p.eps, p.feature_set, model, ws.desc)
     for c in np.unique(ws.label):
         p.add_examples(int(c), f[ws.label == c])
-    return CalibratedModel(p, model)
+    return _view(p, model, config)
 
 
 def _score(view: Any, test: Any) -> dict[str, float]:
-    view.new_session()
-    return {OURS: _r1(_top1(view, test.x, test.desc), test.label)}
+    z, plain = _session_scores(view, test)
+    return {NO_ADAPT: _r1(view.class_ids[plain.argmax(axis=1)], test.label),
+            OURS: _r1(view.class_ids[view.rank(z)[1][:, 0]], test.label)}
 
 
 def _simulated(s: Any) -> Any:
@@ -434,7 +508,7 @@ def suite_sim(data: Path, config: dict[str, Any], trials: Sequence[int], quick: 
         encoder = _model_for(models, path, [path], original)
         row: dict[str, Any] = {"n_test": len(test)}
         for k in trials:
-            fig = options(_first(ws.subset(ws.repetition <= 4), k), test, None, DEFAULT_FRACTION)
+            fig = options(_first(ws.subset(ws.repetition <= 4), k), test, None, DEFAULT_FRACTION, config)
             if encoder is not None:
                 fig["3DC encoder across devices (resampled, zero-padded): z + LDA"] = _across_devices(
                     session, encoder, config, k)
@@ -498,11 +572,11 @@ def bench_enrol(args: Any, config: dict[str, Any]) -> int:
     command = " ".join(["myosem bench enrol", *(shlex.quote(a) for a in rest)])
     sys.stdout.write("\n".join(summary_lines(results)) + "\n")
     text = markdown(results, command)
-    if out_json:
-        Path(out_json).write_text(json.dumps(results, indent=1, default=float) + "\n", encoding="utf-8")
-    if results_dir:
-        from myosem_rt.profile.profile import _atomic_write
+    from myosem_rt.profile.profile import _atomic_write
 
+    if out_json:
+        _atomic_write(Path(out_json), (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8"))
+    if results_dir:
         _atomic_write(Path(results_dir) / "enrolment.md", text.encode("utf-8"))
         _atomic_write(Path(results_dir) / "enrolment.json",
                       (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8"))

@@ -263,6 +263,7 @@ class LiveEnrolment:
         return self._fit(outcome, path)
 
     def _fit(self, outcome: Outcome, path: Path) -> EnrolResult:
+        from myosem_rt.profile.adapt import AdaptSettings
         from myosem_rt.profile.enrol import enrol_from_session
         from myosem_rt.profile.profile import json_path
         from myosem_rt.profile.view import CalibratedModel
@@ -273,7 +274,8 @@ class LiveEnrolment:
             profile, report = enrol_from_session(load_session(path), self.config, model=base, user=self.user,
                                                  weak="cue" if self.keep_weak else "error")
             saved = profile.save(self.profile_path) if self.profile_path is not None else None
-            view = CalibratedModel(profile, base, json_path(self.profile_path) if saved else None)
+            view = CalibratedModel(profile, base, json_path(self.profile_path) if saved else None,
+                                   AdaptSettings.from_config(self.config))
         except MyosemError as exc:
             return EnrolResult("failed", _one_line(f"profile not fitted ({exc}); the recording is kept: "
                                                    f"{path}"), path)

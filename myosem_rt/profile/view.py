@@ -31,6 +31,7 @@ import numpy as np
 
 from myosem_rt.descriptors import patch_descriptors
 from myosem_rt.errors import MyosemError
+from myosem_rt.profile.adapt import AdaptSettings, SessionAdaptation
 from myosem_rt.profile.profile import ProfileError, UserProfile
 from myosem_rt.stream.windows import WindowSpec
 from myosem_rt.text_encoder import l2_normalize
@@ -43,11 +44,14 @@ class CalibratedModel:
 
     score_kind = "posterior"
 
-    def __init__(self, profile: UserProfile, base: Any | None, source: Path | None = None) -> None:
+    def __init__(self, profile: UserProfile, base: Any | None, source: Path | None = None,
+                 adapt: AdaptSettings | None = None) -> None:
         from myosem_rt.profile.enrol import check_profile_model
 
         check_profile_model(profile, base)
         self.profile = profile
+        self.adapt_settings = adapt if adapt is not None else AdaptSettings()
+        self._adapt: SessionAdaptation | None = None
         self.base_model = base
         self.source = source
         lay = profile.layout
@@ -78,20 +82,31 @@ class CalibratedModel:
         self.classes = [{"id": int(c["id"]), "name": c["name"], "t2": c["description"],
                          "action": c.get("origin", "")} for c in rows]
         self.prototypes = l2_normalize(p.text_prototypes[order].astype(np.float32))
+        old, self._adapt = self._adapt, None
+        if self.adapt_settings.enabled:
+            self._adapt = SessionAdaptation(self.head, self.adapt_settings, self.hop_ms / 1000.0)
+            if old is not None:
+                self._adapt.carry_history(old)
         gram = self.prototypes.astype(np.float64) @ self.prototypes.T.astype(np.float64)
         self._coef = self.prototypes.T.astype(np.float64) @ np.linalg.pinv(gram, rcond=1e-8)  # (D, K)
 
     def refitted(self) -> CalibratedModel:
         """A new view of this view's profile after it changed (a confirm, a correction, a new gesture),
-        keeping the session's polarity decision; this view stays as it was for the thread still using it."""
-        view = CalibratedModel(self.profile, self.base_model, self.source)
+        keeping the session's polarity decision and its adaptation history; this view stays as it was for
+        the thread still using it."""
+        view = CalibratedModel(self.profile, self.base_model, self.source, self.adapt_settings)
         view.signs, view._pending, view._decided = self.signs.copy(), list(self._pending), self._decided
+        if view._adapt is not None and self._adapt is not None:
+            view._adapt.carry_history(self._adapt)
         return view
 
     # --- electrode polarity (myosem_rt/profile/polarity.py) ---------------------------------------------
 
     def new_session(self) -> None:
-        """Forget the polarity decision: the next :data:`ALIGN_S` seconds of windows decide it again."""
+        """A new session: the next :data:`ALIGN_S` seconds of windows decide the electrode polarity again,
+        and the session adaptation (:mod:`~myosem_rt.profile.adapt`) starts from the enrolment."""
+        if self._adapt is not None:
+            self._adapt.reset()
         self.signs = np.ones(self.n_channels, dtype=np.float32)
         self._pending: list[np.ndarray] = []
         self._decided = self.profile.corr is None or self.n_channels < 2
@@ -135,7 +150,9 @@ class CalibratedModel:
         return self.embed_features(f), f
 
     def embed_features(self, f: np.ndarray) -> np.ndarray:
-        post = self.head.posterior(f)
+        """z_hat of features ``f`` (N, F) in stream order: with session adaptation on, each window's
+        posterior comes from the means adapted to the windows before it, and the window joins the history."""
+        post = self._adapt.posterior(f) if self._adapt is not None else self.head.posterior(f)
         return l2_normalize((post @ self.prototypes.astype(np.float64)).astype(np.float32))
 
     def encode(self, x: np.ndarray, desc: np.ndarray | None = None) -> np.ndarray:
@@ -177,7 +194,7 @@ def load_profile_view(path: str | Path, model: Any | None, config: Any = None) -
         except MyosemError as exc:
             raise ProfileError(f"{json_path(path)}: its model {profile.model['name']} cannot be loaded "
                                f"({exc})") from None
-    view = CalibratedModel(profile, model, json_path(path))
+    view = CalibratedModel(profile, model, json_path(path), AdaptSettings.from_config(config))
     log.info("%s", profile.summary())
     return view
 
