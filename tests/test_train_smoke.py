@@ -86,3 +86,21 @@ def test_rerun_resumes_instead_of_retraining(trained: Path, data_dir: Path, monk
     after = json.loads((trained / "manifest.json").read_text())
     assert after["files"]["encoder.onnx"] == before["files"]["encoder.onnx"]  # same weights, same export
     assert after["metrics"]["emg_to_text"] == before["metrics"]["emg_to_text"]
+
+
+def test_bench_train_prints_every_phase(threedc_file: Path, capsys) -> None:
+    """`myosem bench train` times real steps of every phase of the config and estimates the wall-clock."""
+    assert cli.main(["bench", "train", "--data", str(threedc_file), "--train-config", "tiny", "--quick",
+                     "--device", "cpu", "--windows", "100000"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  stage")}
+    assert set(rows) == {"stage2", "stage3_frozen", "stage3_unfrozen", "stages"}
+    assert all(float(rows[p][2]) > 0 for p in ("stage2", "stage3_frozen", "stage3_unfrozen"))
+    assert "for 100000 windows" in out
+
+
+def test_bench_train_bad_input_is_one_line(threedc_file: Path, tmp_path: Path, capsys) -> None:
+    assert cli.main(["bench", "train", "--data", str(tmp_path / "none.mat")]) == 2
+    assert "none.mat" in capsys.readouterr().err
+    assert cli.main(["bench", "train", "--data", str(threedc_file), "--windows", "0"]) == 2
+    assert "--windows must be >= 1" in capsys.readouterr().err

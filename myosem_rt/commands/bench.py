@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "gui": "myosem_rt.display.bench:bench_gui",
     "stability": "myosem_rt.live.stability:bench_stability",
     "enrol": "myosem_rt.profile.bench:bench_enrol",
+    "train": "train.bench:bench_train",  # needs the train extra (torch)
 }
 
 
@@ -36,6 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", metavar="DIR", help="enrol: write DIR/enrolment.md and enrolment.json")
     p.add_argument("--profile", metavar="PATH",
                    help="the wearer's profile (myosem enrol): live, stability")
+    p.add_argument("--device", metavar="D", help="train: auto (default), cpu or cuda[:N]")
+    p.add_argument("--train-config", metavar="NAME|PATH",
+                   help="train: training config (default myosem-small)")
+    p.add_argument("--windows", type=int, metavar="N",
+                   help="train: estimate the wall-clock for N training windows (default: those of --data)")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
