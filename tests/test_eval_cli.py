@@ -194,3 +194,20 @@ def test_eval_path_needs_no_torch(myo_file: Path) -> None:
         "assert 'torch' not in sys.modules and 'train' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+
+@pytest.mark.realdata
+def test_activity_labels_score_only_the_held_gesture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     ciil_train: Path, centroid_model: FakeModel) -> None:
+    """--labels activity scores the windows whose activity shows the cued gesture: a subset of the cue's
+    windows, the same rule as enrolment (myosem_rt/profile/labels.py), recorded in the figures."""
+    from myosem_rt.profile.labels import window_set_mask
+
+    cue, act = tmp_path / "cue.json", tmp_path / "act.json"
+    assert _main(monkeypatch, centroid_model, ["--data", str(ciil_train), "--json", str(cue)]) == 0
+    assert _main(monkeypatch, centroid_model, ["--data", str(ciil_train), "--labels", "activity",
+                                               "--json", str(act)]) == 0
+    c, a = json.loads(cue.read_text()), json.loads(act.read_text())
+    ws = load_windows([ciil_train], CONFIG)
+    assert c["labels"] == "cue" and a["labels"] == "activity"
+    assert a["n_windows"] == int(window_set_mask(ws, 0.5, weak="cue")[0].sum()) < c["n_windows"] == len(ws)

@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "enrolment's own windows are never scored")
     p.add_argument("--repetitions", type=repetition_range, metavar="A-B",
                    help="only these repetitions of the recordings (e.g. 5-8)")
+    p.add_argument("--labels", choices=("cue", "activity"), default="cue",
+                   help="score every window by its cue (default), or only the windows whose muscle activity "
+                        "shows the cued gesture (myosem_rt/profile/labels.py: late reactions, early "
+                        "releases and fidgets during rest are not scored)")
 
 
 def check_output(path: str) -> Path:
@@ -97,6 +101,19 @@ def enrolment_mask(profile: Any, repetitions: tuple[int, int] | None):
                                 sorted(used) or "all")
                 keep &= ~drop
         return keep
+
+    return mask
+
+
+def activity_scored(fraction: float):
+    """Mask of the windows of a file that activity labels keep (the enrolment's rule, on every trial of
+    the file; a gesture without activity above rest is scored by its cue)."""
+    import numpy as np
+
+    from myosem_rt.profile.labels import window_set_mask
+
+    def mask(ws: Any) -> np.ndarray:
+        return window_set_mask(ws, fraction, weak="cue")[0]
 
     return mask
 
@@ -217,7 +234,8 @@ def format_table(result: dict[str, Any]) -> str:
     t2e = result["text_to_emg"]
     lines = (f"{result['dataset']}: {result['n_windows']} test windows from {result['n_files']} file(s), "
              f"{len(result['classes'])} classes"
-             + (f", protocol {result['protocol']}" if result.get("protocol") else "") + "\n"
+             + (f", protocol {result['protocol']}" if result.get("protocol") else "")
+             + (", activity labels" if result.get("labels") == "activity" else "") + "\n"
              + f"{'':<18s}" + "".join(f"{k:>16s}" for k in keys) + "\n"
              + _row("EMG->text (±std)", result["emg_to_text"], "std", keys)
              + _row("text->EMG (±se)", t2e, "se", keys))
@@ -256,14 +274,22 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:
         files = find_recordings(args.data)
+    masks = [] if mask is None else [mask]
     if profile is not None or args.repetitions is not None:
-        extra, base_mask = enrolment_mask(profile, args.repetitions), mask
-        mask = extra if base_mask is None else (lambda ws: base_mask(ws) & extra(ws))
+        masks.append(enrolment_mask(profile, args.repetitions))
+    if args.labels == "activity":
+        from myosem_rt.profile.enrol import enrol_settings
+
+        masks.append(activity_scored(enrol_settings(config)["activity_fraction"]))
+    if masks:
+        import numpy as np
+
+        mask = (lambda ws: np.logical_and.reduce([m(ws) for m in masks])) if len(masks) > 1 else masks[0]
     result = evaluate(model, str(name), files, config, mask=mask, held_out=held_out,
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
                       n_resamples=args.bootstrap, seed=args.seed)
     result = {"model": str(name), "data": str(args.data), "protocol": args.protocol,
-              "repetitions": args.repetitions, **result}
+              "repetitions": args.repetitions, "labels": args.labels, **result}
     if result.get("left_out_windows"):
         log.warning("eval: %d windows of classes the profile does not have were not scored",
                     result["left_out_windows"])
