@@ -163,9 +163,14 @@ def load_windows(
     spec: WindowSpec | None = None,
     loader: Callable[[Path], Any] | None = None,
     vocabulary: Vocabulary | None = None,
+    activity_fraction: float | None = None,
 ) -> WindowSet:
     """Windows of every file (see the module docstring). Files must share rate and channel count, and the
     dataset unless ``vocabulary`` translates their labels into one class space.
+
+    ``activity_fraction``: keep only the windows whose muscle activity shows their cued gesture, by the
+    enrolment's rule (:mod:`myosem_rt.profile.labels`), judged on each file's own rest level and every
+    trial's windows before any subsampling (``train --labels activity``, ``eval --labels activity``).
 
     ``spec`` imposes window/hop/patch in samples (its ``fs`` must equal the files' rate); ``loader`` replaces
     :func:`myosem_rt.recordings.load_session` (tests pass in-memory sessions). Raises :class:`ConfigError`.
@@ -203,6 +208,10 @@ def load_windows(
         filtered = StreamingFilter(design, s.n_channels).process(s.emg).astype(np.float32)
         starts = trial_windows([(t.start, t.stop) for t in s.trials()], spec.window, spec.hop)
         labels = _labels_in(vocabulary, s, path, s.label[starts].astype(np.int64))
+        if activity_fraction is not None:
+            held = _activity_kept(filtered, starts, spec.window, labels, s.repetition, activity_fraction)
+            log.debug("windows: %s: activity keeps %d of %d", path, int(held.sum()), held.size)
+            starts, labels = starts[held], labels[held]
         if max_windows_per_file is not None:
             keep = stratified_subsample(labels, max_windows_per_file, _file_rng(path, seed))
             starts, labels = starts[keep], labels[keep]
@@ -229,6 +238,20 @@ def load_windows(
                    class_names=class_names, files=tuple(files))
     log.info("windows: %d from %d file(s), %d classes", len(ws), len(files), len(ws.class_counts()))
     return ws
+
+
+def _activity_kept(filtered: np.ndarray, starts: np.ndarray, window: int, labels: np.ndarray,
+                   repetition: np.ndarray, fraction: float) -> np.ndarray:
+    """Windows (by start) of one recording that activity labels keep; activity = mean over channels of
+    log MAV, from a running sum so the windows are never materialised."""
+    from myosem_rt.profile.labels import activity_mask
+
+    cs = np.cumsum(np.abs(filtered, dtype=np.float64), axis=0)
+    cs = np.concatenate([np.zeros((1, filtered.shape[1])), cs])
+    mav = (cs[starts + window] - cs[starts]) / window
+    activity = np.log(mav + 1e-12).mean(axis=1)
+    trial = fill_repetition(repetition)[starts].astype(np.int64) * 100_003 + labels
+    return activity_mask(labels, trial, activity, fraction, weak="cue")[0]
 
 
 def _check_compatible(path: Path, s: Any, f_path: Path, f: Any, several_datasets: bool) -> None:

@@ -286,3 +286,22 @@ def test_any_armband_one_channel_at_100_hz(threedc_file: Path, config: dict) -> 
     r1 = float(np.mean(view.class_ids[view.rank(encode(view, test))[1][:, 0]] == test.label))
     # one channel below 50 Hz holds little of 3DC's EMG: about 0.12 over ~4000 windows, still above chance
     assert r1 > 1 / 11 + 0.01, r1
+
+
+
+@pytest.mark.realdata
+def test_activity_windows_judged_per_recording_before_subsampling(data_dir: Path, config: dict) -> None:
+    """``load_windows(activity_fraction=...)`` (train / eval --labels activity) keeps exactly the windows the
+    enrolment rule keeps on each recording alone, and subsamples only after."""
+    from myosem_rt.profile.labels import window_set_mask
+    from myosem_rt.windowing import load_windows
+
+    files = [data_dir / "ciil_shift" / "S1_train.mat", data_dir / "ciil_shift" / "S2_train.mat"]
+    both = load_windows(files, config, activity_fraction=0.5)
+    for i, f in enumerate(files):
+        full = load_windows([f], config)
+        want = set(full.start[window_set_mask(full, 0.5, weak="cue")[0]].tolist())
+        got = set(both.start[both.file_index == i].tolist())
+        assert got == want and 0 < len(want) < len(full)
+    few = load_windows(files[:1], config, activity_fraction=0.5, max_windows_per_file=100)
+    assert len(few) == 100 and set(few.start.tolist()) <= set(both.start[both.file_index == 0].tolist())

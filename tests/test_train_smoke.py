@@ -104,3 +104,13 @@ def test_bench_train_bad_input_is_one_line(threedc_file: Path, tmp_path: Path, c
     assert "none.mat" in capsys.readouterr().err
     assert cli.main(["bench", "train", "--data", str(threedc_file), "--windows", "0"]) == 2
     assert "--windows must be >= 1" in capsys.readouterr().err
+
+
+def test_training_labels_setting_is_checked() -> None:
+    from myosem_rt.errors import ConfigError
+    from train.pipeline import TrainConfig, _apply_overrides
+
+    assert TrainConfig.from_mapping({"labels": "activity"}).labels == "activity"
+    assert _apply_overrides(TrainConfig(), {"labels": "activity"}).labels == "activity"
+    with pytest.raises(ConfigError, match="labels must be cue or activity"):
+        TrainConfig.from_mapping({"labels": "motion"})

@@ -74,6 +74,9 @@ class TrainConfig:
     #: text views whose embeddings make the class prototypes that stage 3 aligns to and the model ranks:
     #: "all" (T0-T3, the method) or a subset, e.g. [t0] = the dataset's labels alone (text-side baseline)
     prototype_views: str | tuple[str, ...] = "all"
+    #: which windows of a gesture trial teach the gesture: "cue" (all of them) or "activity" (those whose
+    #: muscle activity shows it, myosem_rt/profile/labels.py; the others are not trained on)
+    labels: str = "cue"
     stage1: Stage1Config = field(default_factory=Stage1Config)
     model: ModelConfig = field(default_factory=ModelConfig)
     stage2: Stage2Config = field(default_factory=Stage2Config)
@@ -92,6 +95,8 @@ class TrainConfig:
         for key in ("vocabularies", "prototype_views"):
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])
+        if values.get("labels", "cue") not in ("cue", "activity"):
+            raise ConfigError(f"{source}: labels must be cue or activity, got {values['labels']!r}")
         views = values.get("prototype_views", "all")
         if views != "all" and (not views or set(views) - set(rtt.VIEWS)):
             raise ConfigError(f"{source}: prototype_views must be 'all' or a list of {', '.join(rtt.VIEWS)}, "
@@ -255,8 +260,9 @@ def run_training(
         text_protos = prototypes_from_views(
             rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE), cfg.prototype_views)
 
+        fraction = load_enrol_fraction(runtime_config) if cfg.labels == "activity" else None
         ws = load_windows(sp.train_files, runtime_config, max_windows_per_file=cfg.max_windows_per_file,
-                          seed=cfg.seed, vocabulary=vocab)
+                          seed=cfg.seed, vocabulary=vocab, activity_fraction=fraction)
         train = ws.subset(sp.train_mask(ws))
         del ws  # the training side is a copy: do not hold the full load twice
         classes = sorted(train.class_counts())
@@ -319,7 +325,16 @@ def _apply_overrides(cfg: TrainConfig, o: dict[str, Any]) -> TrainConfig:
     for key in ("max_windows_per_file", "seed", "threads"):
         if o.get(key) is not None:
             cfg = replace(cfg, **{key: int(o[key])})
+    if o.get("labels") is not None:
+        cfg = replace(cfg, labels=str(o["labels"]))
     return cfg
+
+
+def load_enrol_fraction(runtime_config: Mapping[str, Any]) -> float:
+    """The activity fraction of config ``enrol`` (the same rule as enrolment and ``eval --labels``)."""
+    from myosem_rt.profile.enrol import enrol_settings
+
+    return float(enrol_settings(runtime_config)["activity_fraction"])
 
 
 def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, text_protos: Any,

@@ -105,19 +105,6 @@ def enrolment_mask(profile: Any, repetitions: tuple[int, int] | None):
     return mask
 
 
-def activity_scored(fraction: float):
-    """Mask of the windows of a file that activity labels keep (the enrolment's rule, on every trial of
-    the file; a gesture without activity above rest is scored by its cue)."""
-    import numpy as np
-
-    from myosem_rt.profile.labels import window_set_mask
-
-    def mask(ws: Any) -> np.ndarray:
-        return window_set_mask(ws, fraction, weak="cue")[0]
-
-    return mask
-
-
 def _load_model(path: str) -> Any:
     from myosem_rt.model import MyoSemModel
 
@@ -150,8 +137,10 @@ def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
 
 def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
              held_out: frozenset[int] = frozenset(), max_windows_per_file: int | None = None,
-             episodes: int = 100, n_resamples: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Window ``files`` as the model was trained, keep ``mask``'s windows, and compute both directions."""
+             episodes: int = 100, n_resamples: int = 200, seed: int = 0,
+             activity_fraction: float | None = None) -> dict[str, Any]:
+    """Window ``files`` as the model was trained, keep ``mask``'s windows (and with ``activity_fraction``
+    only those whose activity shows the cued gesture), and compute both directions."""
     import numpy as np
 
     from myosem_rt.errors import ConfigError
@@ -171,7 +160,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     for path in files:  # one file at a time: only embeddings are kept, never all windows at once
         # labels in the model's class ids (translated by action for another dataset of the same device)
         ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
-                          loader=loader, vocabulary=vocabulary)
+                          loader=loader, vocabulary=vocabulary, activity_fraction=activity_fraction)
         if ws.dataset not in datasets:
             datasets.append(ws.dataset)
         if mask is not None:
@@ -277,17 +266,18 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     masks = [] if mask is None else [mask]
     if profile is not None or args.repetitions is not None:
         masks.append(enrolment_mask(profile, args.repetitions))
-    if args.labels == "activity":
-        from myosem_rt.profile.enrol import enrol_settings
-
-        masks.append(activity_scored(enrol_settings(config)["activity_fraction"]))
     if masks:
         import numpy as np
 
         mask = (lambda ws: np.logical_and.reduce([m(ws) for m in masks])) if len(masks) > 1 else masks[0]
+    fraction = None
+    if args.labels == "activity":
+        from myosem_rt.profile.enrol import enrol_settings
+
+        fraction = enrol_settings(config)["activity_fraction"]
     result = evaluate(model, str(name), files, config, mask=mask, held_out=held_out,
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
-                      n_resamples=args.bootstrap, seed=args.seed)
+                      n_resamples=args.bootstrap, seed=args.seed, activity_fraction=fraction)
     result = {"model": str(name), "data": str(args.data), "protocol": args.protocol,
               "repetitions": args.repetitions, "labels": args.labels, **result}
     if result.get("left_out_windows"):

@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (GPU if any), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     p.add_argument("--seed", type=int, metavar="N", help="random seed")
+    p.add_argument("--labels", choices=("cue", "activity"),
+                   help="train on every window of a gesture trial (cue) or only on those whose muscle "
+                        "activity shows the gesture (activity; default: the training config's, cue)")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         if value is not None and value < (0 if name in ("stage1_steps", "epochs") else 1):
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
     overrides = {k: getattr(args, k) for k in ("stage1_steps", "epochs", "align_epochs",
-                                              "max_windows_per_file", "seed", "threads")}
+                                              "max_windows_per_file", "seed", "threads", "labels")}
     manifest = run_training(
         args.train_config, args.data, args.protocol, args.out, runtime_config=config,
         protocol_options=options, overrides=overrides, device=args.device,
@@ -84,7 +87,7 @@ def command_line(args: argparse.Namespace) -> str:
     words = ["myosem"] + (["--config", str(args.config)] if getattr(args, "config", None) else []) + ["train"]
     for name in ("train_config", "data", "protocol", "out", "subjects", "test_subjects", "max_files",
                  "max_windows_per_file", "stage1_steps", "epochs", "align_epochs", "device", "threads",
-                 "seed"):
+                 "seed", "labels"):
         value = getattr(args, name, None)
         if value is None:
             continue

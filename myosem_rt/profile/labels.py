@@ -139,3 +139,4 @@ def window_set_mask(ws: Any, fraction: float = DEFAULT_FRACTION, names: dict[int
     repetition) as the recordings are laid out."""
     trial = np.asarray(ws.repetition, dtype=np.int64) * 100_003 + np.asarray(ws.label, dtype=np.int64)
     return activity_mask(ws.label, trial, window_activity(ws.x), fraction, names, weak)
+
