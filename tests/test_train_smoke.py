@@ -64,8 +64,10 @@ def test_exported_model_loads_and_matches_the_trained_network(trained: Path, dat
 
 
 def test_metrics_are_in_the_manifest_and_above_chance(trained: Path) -> None:
-    metrics = json.loads((trained / "manifest.json").read_text())["metrics"]
+    manifest = json.loads((trained / "manifest.json").read_text())
+    metrics = manifest["metrics"]
     assert metrics["protocol"] == "3dc-rand" and metrics["n_windows"] > 100
+    assert manifest["wall_clock"]["seconds"] > 0 and manifest["wall_clock"]["device"] == "cpu"
     e2t, t2e = metrics["emg_to_text"], metrics["text_to_emg"]
     for figures in (e2t, t2e):
         for key in ("R@1", "R@3", "R@5", "MRR"):

@@ -19,6 +19,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -240,6 +241,7 @@ def run_training(
     ``overrides``: ``stage1_steps``, ``epochs`` (stage 2), ``align_epochs`` ((frozen, unfrozen) of stage 3),
     ``max_windows_per_file``, ``seed``, ``threads`` (the command-line options of ``myosem train``).
     """
+    started = time.monotonic()
     cfg = config if isinstance(config, TrainConfig) else load_train_config(config)
     cfg = _apply_overrides(cfg, dict(overrides or {}))
     runtime_config = dict(runtime_config or load_config())
@@ -292,7 +294,9 @@ def run_training(
         manifest: dict[str, Any] = {}
         if ctx.is_main:
             manifest = _export_and_evaluate(net.cpu(), cfg, sp, vocab, text_protos, train, classes,
-                                            runtime_config, out_dir, h2, h3, command, protocol_options)
+                                            runtime_config, out_dir, h2, h3, command, protocol_options,
+                                            {"started": started, "device": str(ctx.device),
+                                             "world_size": ctx.world})
         ctx.barrier()
         return manifest
     finally:
@@ -340,7 +344,8 @@ def load_enrol_fraction(runtime_config: Mapping[str, Any]) -> float:
 def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, text_protos: Any,
                          train: WindowSet, classes: list[int], runtime_config: Mapping[str, Any],
                          out_dir: Path, h2: list, h3: list, command: str | None,
-                         protocol_options: Mapping[str, Any] | None) -> dict[str, Any]:
+                         protocol_options: Mapping[str, Any] | None,
+                         run: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from myosem_rt.commands.eval import evaluate
     from myosem_rt.model import MyoSemModel
 
@@ -366,6 +371,10 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
                       seed=cfg.seed)
     manifest["data"]["windows"]["test"] = result["n_windows"]
     manifest["metrics"] = json.loads(json.dumps({"protocol": sp.name, **result}, default=str))
+    if run is not None:  # this invocation's wall-clock (stages 1-3, export, evaluation; a resume: its part)
+        manifest["wall_clock"] = {"seconds": round(time.monotonic() - float(run["started"]), 1),
+                                  "device": run["device"], "world_size": int(run["world_size"]),
+                                  "threads": torch.get_num_threads()}
     write_manifest(out_dir, manifest)
     e2t = result["emg_to_text"]
     log.info("eval %s: EMG->text R@1 %.3f R@3 %.3f MRR %.3f (chance R@1 %.3f) on %d test windows",
