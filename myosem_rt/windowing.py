@@ -209,7 +209,10 @@ def load_windows(
         starts = trial_windows([(t.start, t.stop) for t in s.trials()], spec.window, spec.hop)
         labels = _labels_in(vocabulary, s, path, s.label[starts].astype(np.int64))
         if activity_fraction is not None:
-            held = _activity_kept(filtered, starts, spec.window, labels, s.repetition, activity_fraction)
+            from myosem_rt.profile.labels import recording_mask
+
+            repetition = fill_repetition(s.repetition)[starts]
+            held = recording_mask(filtered, starts, spec.window, labels, repetition, activity_fraction)
             log.debug("windows: %s: activity keeps %d of %d", path, int(held.sum()), held.size)
             starts, labels = starts[held], labels[held]
         if max_windows_per_file is not None:
@@ -238,20 +241,6 @@ def load_windows(
                    class_names=class_names, files=tuple(files))
     log.info("windows: %d from %d file(s), %d classes", len(ws), len(files), len(ws.class_counts()))
     return ws
-
-
-def _activity_kept(filtered: np.ndarray, starts: np.ndarray, window: int, labels: np.ndarray,
-                   repetition: np.ndarray, fraction: float) -> np.ndarray:
-    """Windows (by start) of one recording that activity labels keep; activity = mean over channels of
-    log MAV, from a running sum so the windows are never materialised."""
-    from myosem_rt.profile.labels import activity_mask
-
-    cs = np.cumsum(np.abs(filtered, dtype=np.float64), axis=0)
-    cs = np.concatenate([np.zeros((1, filtered.shape[1])), cs])
-    mav = (cs[starts + window] - cs[starts]) / window
-    activity = np.log(mav + 1e-12).mean(axis=1)
-    trial = fill_repetition(repetition)[starts].astype(np.int64) * 100_003 + labels
-    return activity_mask(labels, trial, activity, fraction, weak="cue")[0]
 
 
 def _check_compatible(path: Path, s: Any, f_path: Path, f: Any, several_datasets: bool) -> None:

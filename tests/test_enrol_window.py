@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from lsl_helpers import unique_name
+from qt_helpers import pump
 
 from devices.replay import ReplayDevice
 from myosem_rt.config import load_config
@@ -45,18 +46,6 @@ class GatedReplay(ReplayDevice):
         while not self.gate.wait(0.005):
             if self._stop.is_set():
                 return
-
-
-def pump(seconds: float, until: Callable[[], bool] | None = None) -> None:
-    from PyQt5 import QtWidgets
-
-    app = QtWidgets.QApplication.instance()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if until is not None and until():
-            return
-        time.sleep(0.005)
 
 
 def _composed_3dc(path: Path) -> Session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from devices.replay import ReplayDevice
 from myosem_rt.config import load_config
 from myosem_rt.recordings import load_session
 from tests.lsl_helpers import run_cli, unique_name
+from tests.qt_helpers import pump
 
 pytestmark = [pytest.mark.realdata, pytest.mark.lsl]
 
@@ -54,19 +55,6 @@ def _enrolled(model_dir: Path, recording: Path, user: str) -> Any:
     return profile
 
 
-def pump(window: Any, seconds: float, until: Callable[[], bool] | None = None) -> None:
-    """Run the Qt event loop (the window's repaint timer) for ``seconds`` or until ``until()``."""
-    from PyQt5 import QtWidgets
-
-    app = QtWidgets.QApplication.instance()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if until is not None and until():
-            return
-        time.sleep(0.01)
-
-
 @pytest.fixture(scope="module")
 def live(model_3dc: Path, threedc_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from PyQt5 import QtWidgets
@@ -98,11 +86,11 @@ def live(model_3dc: Path, threedc_file: Path, tmp_path_factory: pytest.TempPathF
 
 
 def test_rankings_label_and_truth_update_every_hop(live: Any) -> None:
-    pump(live, 20.0, until=lambda: live.worker.n_hops >= 20)
+    pump(20.0, until=lambda: live.worker.n_hops >= 20)
     orders, labels = set(), set()
     t_end = time.monotonic() + 4.0
     while time.monotonic() < t_end:
-        pump(live, 0.1)
+        pump(0.1)
         orders.add(tuple(live.table.rows))
         labels.add(live.label.text())
     snap = live.worker.snapshot()
@@ -117,7 +105,7 @@ def test_rankings_label_and_truth_update_every_hop(live: Any) -> None:
 def test_query_highlights_matching_segments(live: Any) -> None:
     import pyqtgraph as pg
 
-    pump(live, 30.0, until=lambda: len(live.worker.history) * live.worker.hop_s >= 15.0)  # 60 s of signal
+    pump(30.0, until=lambda: len(live.worker.history) * live.worker.hop_s >= 15.0)  # 60 s of signal
     live.run_query(FLEXION_QUERY)
     segments = live.query.segments
     assert segments, live.query_panel.ranking.text()
@@ -142,7 +130,7 @@ def test_confirm_correct_and_new_gesture_change_the_saved_profile(live: Any) -> 
     json_path = calibrator.path.with_name(calibrator.path.name + ".json")
     before = UserProfile.load(calibrator.path)
     first = json_path.read_bytes()
-    pump(live, 10.0, until=lambda: live.worker.n_hops >= 40)
+    pump(10.0, until=lambda: live.worker.n_hops >= 40)
 
     target = before.class_ids.tolist().index(7)  # Power Grip
     n_target = int((before.labels == 7).sum())
@@ -156,7 +144,7 @@ def test_confirm_correct_and_new_gesture_change_the_saved_profile(live: Any) -> 
     assert json_path.read_bytes() != first
     assert live.worker.model.profile.labels.size == saved.labels.size  # the worker ranks with the refit
 
-    pump(live, 10.0, until=panel.confirm.isEnabled)  # a label on screen (not "uncertain") to confirm
+    pump(10.0, until=panel.confirm.isEnabled)  # a label on screen (not "uncertain") to confirm
     confirmed = panel.confirm.text()
     panel.confirm.click()
     assert "confirmed " + confirmed.split("“")[1].split("”")[0] in panel.status.text(), panel.status.text()
@@ -167,14 +155,14 @@ def test_confirm_correct_and_new_gesture_change_the_saved_profile(live: Any) -> 
     panel.seconds.setValue(1.0)
     panel.record.click()
     assert not panel.record.isEnabled()
-    pump(live, 10.0, until=lambda: panel.record.isEnabled())
+    pump(10.0, until=lambda: panel.record.isEnabled())
     assert "new gesture 'thumb tap'" in panel.status.text(), panel.status.text()
     saved = UserProfile.load(calibrator.path)
     new = [c for c in saved.classes if c["origin"] == "new"]
     assert [c["name"] for c in new] == ["thumb tap"]
     assert int((saved.labels == new[0]["id"]).sum()) >= 0.5 / live.worker.hop_s
     assert panel.classes.findText("thumb tap") >= 0
-    pump(live, 5.0, until=lambda: "thumb tap" in live.table.rows)
+    pump(5.0, until=lambda: "thumb tap" in live.table.rows)
     assert "thumb tap" in live.table.rows  # the new class is ranked live
 
 
@@ -186,7 +174,7 @@ def test_a_profile_that_cannot_be_saved_says_so(live: Any, tmp_path: Path, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(type(calibrator.profile), "save", fail)
-    pump(live, 5.0, until=lambda: live.worker.n_hops >= 5)
+    pump(5.0, until=lambda: live.worker.n_hops >= 5)
     n = calibrator.profile.labels.size
     panel.classes.setCurrentIndex(panel.classes.findText("Neutral"))
     panel.correct.click()
@@ -197,7 +185,7 @@ def test_a_profile_that_cannot_be_saved_says_so(live: Any, tmp_path: Path, monke
 def test_window_screenshot_is_not_blank(live: Any, tmp_path: Path) -> None:
     from PyQt5 import QtGui
 
-    pump(live, 2.0)
+    pump(2.0)
     png = tmp_path / "gui.png"
     assert live.grab().save(str(png))
     image = QtGui.QImage(str(png)).convertToFormat(QtGui.QImage.Format_RGB32)

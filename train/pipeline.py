@@ -32,6 +32,7 @@ import yaml
 from myosem_rt import text_encoder as rtt
 from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
+from myosem_rt.profile.enrol import enrol_settings
 from myosem_rt.vocab import list_vocabularies, load_vocabulary
 from train.data import WindowSet, load_windows
 from train.emg.export import write_manifest, write_model_dir
@@ -262,7 +263,8 @@ def run_training(
         text_protos = prototypes_from_views(
             rtt.TextPrototypes.load(out_dir / "text" / rtt.PROTOTYPES_FILE), cfg.prototype_views)
 
-        fraction = load_enrol_fraction(runtime_config) if cfg.labels == "activity" else None
+        # the enrolment's activity rule and fraction (config enrol.activity_fraction)
+        fraction = enrol_settings(runtime_config)["activity_fraction"] if cfg.labels == "activity" else None
         ws = load_windows(sp.train_files, runtime_config, max_windows_per_file=cfg.max_windows_per_file,
                           seed=cfg.seed, vocabulary=vocab, activity_fraction=fraction)
         train = ws.subset(sp.train_mask(ws))
@@ -332,13 +334,6 @@ def _apply_overrides(cfg: TrainConfig, o: dict[str, Any]) -> TrainConfig:
     if o.get("labels") is not None:
         cfg = replace(cfg, labels=str(o["labels"]))
     return cfg
-
-
-def load_enrol_fraction(runtime_config: Mapping[str, Any]) -> float:
-    """The activity fraction of config ``enrol`` (the same rule as enrolment and ``eval --labels``)."""
-    from myosem_rt.profile.enrol import enrol_settings
-
-    return float(enrol_settings(runtime_config)["activity_fraction"])
 
 
 def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, text_protos: Any,

@@ -263,13 +263,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:
         files = find_recordings(args.data)
-    masks = [] if mask is None else [mask]
     if profile is not None or args.repetitions is not None:
-        masks.append(enrolment_mask(profile, args.repetitions))
-    if masks:
-        import numpy as np
-
-        mask = (lambda ws: np.logical_and.reduce([m(ws) for m in masks])) if len(masks) > 1 else masks[0]
+        extra, base_mask = enrolment_mask(profile, args.repetitions), mask
+        mask = extra if base_mask is None else (lambda ws: base_mask(ws) & extra(ws))
     fraction = None
     if args.labels == "activity":
         from myosem_rt.profile.enrol import enrol_settings

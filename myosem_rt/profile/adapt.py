@@ -125,7 +125,7 @@ class SessionAdaptation:
         at = 0
         while at < len(g):
             n = min(len(g) - at, self.every - self._since_refit)
-            out[at : at + n] = _softmax(_decision(g[at : at + n], self._means, self._log_prior))
+            out[at : at + n] = _responsibilities(g[at : at + n], self._means, self._log_prior).T
             self._observe(f[at : at + n], g[at : at + n])
             at += n
         return out
@@ -140,8 +140,8 @@ class SessionAdaptation:
             self._raw[self._seen % self.capacity] = raw
             self._history[self._seen % self.capacity] = row
             self._seen += 1
-            if self._pending is not None:
-                self._ready = next(self._pending, None) if self._ready is None else self._ready
+            if self._pending is not None and self._ready is None:
+                self._ready = next(self._pending, None)
         self._since_refit += len(g)
         if self._since_refit >= self.every:  # end of a block: the finished refit decides from now on
             self._since_refit = 0
@@ -176,16 +176,10 @@ def _finish(steps: Iterator[np.ndarray | None]) -> np.ndarray:
     return out
 
 
-def _decision(g: np.ndarray, means: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-    """(N, K) log-posterior up to a per-row constant: nearest mean, with the class priors
-    (-|g - m_k|^2 / 2 without the |g|^2 / 2 that every class shares), in the dtype of ``g``."""
-    m = means.astype(g.dtype)
-    return g @ m.T + (log_prior - 0.5 * (means * means).sum(axis=1)).astype(g.dtype)
-
-
 def _responsibilities(g: np.ndarray, means: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-    """(K, N) posteriors of ``g`` (N, K-1), classes along the first axis: the E-step's layout (reducing
-    over a long axis is several times faster than over K)."""
+    """(K, N) posteriors of ``g`` (N, K-1): nearest mean with the class priors, i.e. the softmax over k of
+    ``g . m_k - |m_k|^2 / 2 + log prior_k`` (the ``-|g|^2 / 2`` every class shares left out), in the dtype
+    of ``g``. Classes along the first axis: reducing over a long axis is several times faster than over K."""
     m = means.astype(g.dtype)
     d = m @ g.T + (log_prior - 0.5 * (means * means).sum(axis=1)).astype(g.dtype)[:, None]
     d -= d.max(axis=0)
@@ -193,9 +187,3 @@ def _responsibilities(g: np.ndarray, means: np.ndarray, log_prior: np.ndarray) -
     d /= d.sum(axis=0)
     return d
 
-
-def _softmax(d: np.ndarray) -> np.ndarray:
-    d = d - d.max(axis=1, keepdims=True)
-    np.exp(d, out=d)
-    d /= d.sum(axis=1, keepdims=True)
-    return d

@@ -89,17 +89,13 @@ def _fit_predict_adapted(f_train: np.ndarray, y_train: np.ndarray, f_test: np.nd
     """:func:`_fit_predict` with the profile's session adaptation, restarted for each recording in
     ``parts``."""
     head = UserHead().fit(f_train, y_train)
-    adapt = SessionAdaptation(head, replace(settings, enabled=True), hop_s)
+    adapt = SessionAdaptation(head, settings, hop_s)
     post, at = [], 0
     for n in parts:
         adapt.reset()
         post.append(adapt.posterior(f_test[at : at + n]))
         at += n
     return head.class_ids[np.concatenate(post).argmax(axis=1)]
-
-
-def _adapt_settings(config: dict[str, Any]) -> tuple[AdaptSettings, float]:
-    return AdaptSettings.from_config(config), float((config.get("windows") or {}).get("hop_ms", 50.0)) / 1e3
 
 
 def _top1(view: Any, x: np.ndarray, desc: np.ndarray | None = None) -> np.ndarray:
@@ -132,8 +128,8 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float, config: d
            "TD + cov, cue labels": _r1(_fit_predict(tdcov, y, tdcovt), yt),
            "TD + cov, activity labels": _r1(_fit_predict(tdcov[keep], y[keep], tdcovt), yt),
            "TD + cov + d, cue labels": _r1(_fit_predict(full, y, fullt), yt),
-           ANCHOR_ADAPT: _r1(_fit_predict_adapted(td, y, tdt, parts or [len(test)], *_adapt_settings(config)),
-                             yt)}
+           ANCHOR_ADAPT: _r1(_fit_predict_adapted(td, y, tdt, parts or [len(test)],
+                                                  AdaptSettings.from_config(config), test.hop / test.fs), yt)}
     if model is not None and data is not None:
         eps_pooled, pooled = _pooled_anchor(model, data, config)
         out[POOLED] = _r1(pooled.class_ids[pooled.posterior(
@@ -574,12 +570,12 @@ def bench_enrol(args: Any, config: dict[str, Any]) -> int:
     text = markdown(results, command)
     from myosem_rt.profile.profile import _atomic_write
 
+    payload = (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8")
     if out_json:
-        _atomic_write(Path(out_json), (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8"))
+        _atomic_write(Path(out_json), payload)
     if results_dir:
         _atomic_write(Path(results_dir) / "enrolment.md", text.encode("utf-8"))
-        _atomic_write(Path(results_dir) / "enrolment.json",
-                      (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8"))
+        _atomic_write(Path(results_dir) / "enrolment.json", payload)
         for name in ("enrolment.md", "enrolment.json"):  # documents: readable by all (mkstemp makes 0600)
             (Path(results_dir) / name).chmod(0o644)
         log.info("bench enrol: %s/enrolment.md and .json written", results_dir)

@@ -56,8 +56,17 @@ class ActivityError(MyosemError):
 
 def window_activity(x: np.ndarray) -> np.ndarray:
     """(N,) mean over channels of log MAV of filtered windows ``x`` (N, W, C)."""
-    mav = np.abs(np.asarray(x, dtype=np.float64)).mean(axis=1)
+    return _activity(np.abs(np.asarray(x, dtype=np.float64)).mean(axis=1))
+
+
+def _activity(mav: np.ndarray) -> np.ndarray:
+    """(N,) the activity of windows from their (N, C) MAV: the mean over channels of log MAV."""
     return np.log(mav + 1e-12).mean(axis=1)
+
+
+def trial_ids(repetition: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """(N,) one id per trial (class, repetition), as the recordings are laid out."""
+    return np.asarray(repetition, dtype=np.int64) * 100_003 + np.asarray(label, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,17 @@ def window_set_mask(ws: Any, fraction: float = DEFAULT_FRACTION, names: dict[int
                     weak: str = "error") -> tuple[np.ndarray, ActivityReport]:
     """:func:`activity_mask` of a :class:`~myosem_rt.windowing.WindowSet`'s windows, one trial per (class,
     repetition) as the recordings are laid out."""
-    trial = np.asarray(ws.repetition, dtype=np.int64) * 100_003 + np.asarray(ws.label, dtype=np.int64)
-    return activity_mask(ws.label, trial, window_activity(ws.x), fraction, names, weak)
+    return activity_mask(ws.label, trial_ids(ws.repetition, ws.label), window_activity(ws.x), fraction,
+                         names, weak)
+
+
+def recording_mask(filtered: np.ndarray, starts: np.ndarray, window: int, label: np.ndarray,
+                   repetition: np.ndarray, fraction: float = DEFAULT_FRACTION) -> np.ndarray:
+    """:func:`window_set_mask` (``weak="cue"``) of the windows at ``starts`` of one filtered recording
+    (T, C), with ``repetition`` per window, before they are cut: the MAV comes from a running sum, so
+    windows that will not be kept are never materialised (``load_windows(activity_fraction=...)``)."""
+    cs = np.cumsum(np.abs(filtered, dtype=np.float64), axis=0)
+    cs = np.concatenate([np.zeros((1, filtered.shape[1])), cs])
+    mav = (cs[starts + window] - cs[starts]) / window
+    return activity_mask(label, trial_ids(repetition, label), _activity(mav), fraction, weak="cue")[0]
 
