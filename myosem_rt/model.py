@@ -171,6 +171,9 @@ class MyoSemModel:
         self.actions = [str(c.get("action", "")) for c in classes]
         text = model_dir / TEXT_DIR
         self.text_dir: Path | None = text if (text / MANIFEST).is_file() else None
+        wf = manifest.get("window_features")  # the encoder's window-level descriptors, when it has them
+        self.feature_set: str | None = str(wf["set"]) if wf else None
+        self.feature_eps = np.asarray(wf["eps"], dtype=np.float64) if wf else None
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 1, verify: bool = True) -> MyoSemModel:
@@ -199,8 +202,18 @@ class MyoSemModel:
         if desc.ndim != 4 or desc.shape[1:] != want_d or desc.shape[0] != x.shape[0]:
             raise ModelError(f"{self.directory}: desc must be ({x.shape[0]}, {', '.join(map(str, want_d))}), "
                              f"got {desc.shape}")
-        (z,) = self.session.run(None, {"x": np.ascontiguousarray(x), "desc": np.ascontiguousarray(desc)})
+        feed = {"x": np.ascontiguousarray(x), "desc": np.ascontiguousarray(desc)}
+        if self.feature_set is not None:
+            feed["feat"] = self.window_features(x)
+        (z,) = self.session.run(None, feed)
         return z
+
+    def window_features(self, x: np.ndarray) -> np.ndarray:
+        """(N, F) float32 window-level features of filtered windows ``x`` (N, W, C), the encoder's third input
+        (the classical features of :mod:`myosem_rt.profile.features`, with the training noise threshold)."""
+        from myosem_rt.profile.features import classical_features
+
+        return np.ascontiguousarray(classical_features(x, self.feature_eps, self.feature_set or ""))
 
     def encode_windows(self, x: np.ndarray) -> np.ndarray:
         """Embed filtered windows, computing their descriptors here (the batch path of training and eval)."""
@@ -269,6 +282,15 @@ def _check_io(model_dir: Path, session: Any, manifest: dict[str, Any]) -> None:
     """The graph's inputs/outputs must be the shapes the manifest promises (else windows would not fit)."""
     window, patch, c = int(manifest["window"]), int(manifest["patch"]), int(manifest["n_channels"])
     want = {"x": [window, c], "desc": [window // patch, c, N_DESCRIPTORS]}
+    wf = manifest.get("window_features")
+    if wf:
+        from myosem_rt.profile.features import FEATURE_SETS, classical_features
+
+        ok = isinstance(wf, dict) and wf.get("set") in FEATURE_SETS and "z" not in str(wf["set"]).split("+")
+        if not ok or not isinstance(wf.get("eps"), list) or len(wf["eps"]) != c:
+            raise ModelError(f"{model_dir}: manifest window_features must name a classical feature set and "
+                             f"{c} noise thresholds, got {wf!r}"[:300])
+        want["feat"] = [classical_features(np.zeros((1, window, c)), 0.0, wf["set"]).shape[1]]
     got = {i.name: list(i.shape[1:]) for i in session.get_inputs()}
     if got != want:
         raise ModelError(f"{model_dir}: encoder inputs {got} do not match the manifest {want}")

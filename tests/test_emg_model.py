@@ -203,3 +203,49 @@ def test_training_configs_load_and_reject_unknown_keys(tmp_path: Path) -> None:
         load_train_config(bad)
     with pytest.raises(ConfigError, match="cannot read training config"):
         load_train_config(tmp_path / "missing.yaml")
+
+
+def test_fast_dropout_is_dropout() -> None:
+    """FastDropout drops a share p of the elements, scales the rest by 1/(1-p), is seeded by torch, passes the
+    gradient only through kept elements, and is the identity in eval mode; the network uses it."""
+    from train.emg.dropout import FastDropout
+
+    drop = FastDropout(0.1).train()
+    x = torch.ones(400, 1000, requires_grad=True)
+    torch.manual_seed(1)
+    y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 0.1) < 0.003
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.9))
+    torch.manual_seed(1)
+    assert torch.equal(drop(x), y)
+    assert not torch.equal(drop(x), y)  # a new draw per call
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, y != 0)
+    assert torch.equal(drop.eval()(x), x)
+    net = MyoSemNet(ModelConfig(d_model=32, n_layers=2, n_heads=4, codebook_size=16, n_queries=2), DIMS)
+    kinds = {type(m).__name__ for m in net.modules() if isinstance(m, torch.nn.Dropout)}
+    assert kinds == {"FastDropout"}
+
+
+def test_window_features_enter_through_their_gate() -> None:
+    """With window features the encoder needs them; a closed gate (logit -inf) makes them irrelevant."""
+    from myosem_rt.profile.features import classical_features, noise_threshold
+
+    x, desc, y = toy_windows()
+    feat = classical_features(x, noise_threshold(x), "td")
+    dims = Dims(**{**DIMS.__dict__, "n_features": feat.shape[1]})
+    torch.manual_seed(0)
+    net = MyoSemNet(ModelConfig(**{**CFG.__dict__, "window_features": "td"}), dims).eval()
+    net.encoder.norm.fit(x, desc, feat)
+    xt, dt, ft = (torch.from_numpy(a) for a in (x[:8], desc[:8], feat[:8]))
+    with torch.no_grad():
+        z = net(xt, dt, ft)
+        net.encoder.gate_w.fill_(-1e4)
+        assert torch.allclose(net(xt, dt, ft), net(xt, dt, ft.flip(0)), atol=1e-6)
+        net.encoder.gate_w.fill_(0.0)
+        assert not torch.allclose(net(xt, dt, ft), z)
+    loss, stats = Stage2Objective(net.train(), Stage2Config())(*as_tensors(x, desc, y, feat))
+    assert torch.isfinite(loss) and "gate_w" in stats
+    assert any(p is net.encoder.gate_w for p in net.encoder.gate_parameters())
+    with pytest.raises(ValueError, match="window_features"):
+        ModelConfig(window_features="mfcc")

@@ -174,3 +174,66 @@ def test_train_command_without_torch_is_a_one_line_error(tmp_path: Path) -> None
     assert result.stderr.strip().splitlines() == [
         "myosem train: error: torch is not installed: training needs the train extra "
         "(pip install 'myosem-rt[train]')"]
+
+
+@pytest.fixture(scope="module")
+def exported_wf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MyoSemNet, np.ndarray]:
+    """An encoder with window-level features (ModelConfig.window_features), its gate open."""
+    from myosem_rt.profile.features import classical_features, noise_threshold
+
+    out = tmp_path_factory.mktemp("model_wf")
+    x, desc = windows(64)
+    eps = noise_threshold(x)
+    feat = classical_features(x, eps, "td+cov+d")
+    dims = Dims(**{**DIMS.__dict__, "n_features": feat.shape[1]})
+    torch.manual_seed(0)
+    cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, codebook_size=16, n_queries=2,
+                      window_features="td+cov+d")
+    net = MyoSemNet(cfg, dims)
+    net.encoder.norm.fit(x, desc, feat)
+    with torch.no_grad():
+        net.encoder.gate_w.fill_(2.0)
+    (out / "text").mkdir()
+    (out / "text" / rtt.MANIFEST).write_text(json.dumps({"format": rtt.FORMAT}))
+    classes = [(VOCAB.name, c.class_id, c.action, [[c.t0], [c.t1], [c.t2], list(c.t3)]) for c in VOCAB]
+    xp, dp = windows(32, seed=1)
+    protos = rtt.build_prototypes(fake_encode, classes)
+    write_model_dir(out, net.eval(), vocabulary=VOCAB, text_prototypes=protos,
+                    train_class_ids=[c.class_id for c in VOCAB], fs=FS, hop=10, dataset="3DC",
+                    runtime_config=load_config(),
+                    parity_windows=(xp, dp, classical_features(xp, eps, "td+cov+d")),
+                    extra={"command": "pytest"}, window_features={"set": "td+cov+d", "eps": eps})
+    return out, net, eps
+
+
+def test_window_feature_encoder_round_trip(exported_wf) -> None:
+    """The runtime computes the window features itself, exactly as training did: torch == onnxruntime."""
+    from myosem_rt.profile.features import classical_features
+
+    out, net, eps = exported_wf
+    model = MyoSemModel.load(out)
+    assert model.manifest["inputs"]["feat"] == ["N", net.dims.n_features]
+    assert model.manifest["onnx"]["parity_max_abs_diff"] <= 1e-4
+    x, desc = windows(5, seed=3)
+    feat = classical_features(x, eps, "td+cov+d")
+    with torch.no_grad():
+        z_torch = net(torch.from_numpy(x), torch.from_numpy(desc), torch.from_numpy(feat)).numpy()
+    assert float(np.abs(model.encode(x, desc) - z_torch).max()) <= 1e-4
+    with torch.no_grad():  # the features matter: other features, another z
+        shuffled = torch.from_numpy(feat[::-1].copy())
+        z_other = net(torch.from_numpy(x), torch.from_numpy(desc), shuffled).numpy()
+    assert float(np.abs(z_other - z_torch).max()) > 1e-3
+    with pytest.raises(ValueError, match="window features"):
+        net(torch.from_numpy(x), torch.from_numpy(desc))
+
+
+@pytest.mark.parametrize("entry", [{"set": "td+cov+d+z", "eps": [1.0] * 4}, {"set": "td", "eps": [1.0] * 3},
+                                   "td+cov+d", {"set": "mfcc", "eps": [1.0] * 4}])
+def test_bad_window_feature_manifest_is_one_line_error(exported_wf, tmp_path, entry) -> None:
+    out = broken_copy(exported_wf[0], tmp_path / "m")
+    manifest = json.loads((out / rtt.MANIFEST).read_text())
+    manifest["window_features"] = entry
+    (out / rtt.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="window_features") as err:
+        MyoSemModel.load(out, verify=False)
+    assert "\n" not in str(err.value)

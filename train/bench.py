@@ -66,10 +66,10 @@ def time_phase(objective: nn.Module, trainable: list[nn.Module], data: tuple[tor
     for i in range(WARMUP + steps):
         t0 = time.perf_counter()
         idx = torch.randint(0, n, (batch,), generator=gen)
-        x, desc, y = (t[idx].to(device, non_blocking=True) for t in data)
+        step_data = [t[idx].to(device, non_blocking=True) for t in data]  # x, desc, y[, feat]
         sync()
         t1 = time.perf_counter()
-        loss, _ = objective(x, desc, y)
+        loss, _ = objective(*step_data)
         sync()
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -93,12 +93,12 @@ def time_phase(objective: nn.Module, trainable: list[nn.Module], data: tuple[tor
 
 def bench_train(args: Any, config: dict[str, Any]) -> int:
     """``myosem bench train [--data FILE] [--train-config NAME|PATH] [--device D] [--windows N]
-    [--quick]``."""
+    [--compare] [--quick]``."""
     from myosem_rt.recordings.reader import RecordingError
     from myosem_rt.windowing import load_windows
     from train.emg.model import Dims, MyoSemNet
     from train.emg.stages import as_tensors, resolve_device
-    from train.pipeline import DEFAULT_CONFIG, load_train_config
+    from train.pipeline import DEFAULT_CONFIG, load_train_config, window_features_of
 
     data = Path(getattr(args, "data", None) or DEFAULT_DATA)
     if not data.is_file():
@@ -118,10 +118,16 @@ def bench_train(args: Any, config: dict[str, Any]) -> int:
     y = np.searchsorted(np.asarray(classes), ws.label)
     text_dim = 384
     torch.manual_seed(cfg.seed)
-    net = MyoSemNet(cfg.model, Dims(ws.n_channels, ws.window, ws.patch, len(classes), text_dim))
-    net.encoder.norm.fit(ws.x[: cfg.norm_windows], ws.desc[: cfg.norm_windows])
+    fit = np.arange(min(len(ws), cfg.norm_windows))
+    t0 = time.perf_counter()
+    wf = window_features_of(ws, cfg.model.window_features, fit)
+    feat_s = time.perf_counter() - t0
+    feat = None if wf is None else wf["feat"]
+    net = MyoSemNet(cfg.model, Dims(ws.n_channels, ws.window, ws.patch, len(classes), text_dim,
+                                    0 if feat is None else feat.shape[1]))
+    net.encoder.norm.fit(ws.x[fit], ws.desc[fit], None if feat is None else feat[fit])
     net.to(device)
-    tensors = as_tensors(ws.x, ws.desc, y)
+    tensors = as_tensors(ws.x, ws.desc, y, feat)
     n_total = int(total or len(ws))
     out = sys.stdout
     out.write(f"training throughput, config {cfg.name}: {data.name} ({len(ws)} windows, {ws.n_channels} ch, "
@@ -139,6 +145,37 @@ def bench_train(args: Any, config: dict[str, Any]) -> int:
         out.write(f"  {name:16s} {batch:5d} {r['windows_per_s']:10.0f} {r['p10']:6.0f}-{r['p90']:<7.0f}  "
                   f"{s['gather']:6.0%} {s['forward']:5.0%} {s['backward']:5.0%} {s['optimizer']:5.0%}  "
                   f"{epochs:6d}  {est / 60:6.1f} min\n")
+    if feat is not None:
+        rate = len(ws) / max(feat_s, 1e-9)
+        out.write(f"  {'window features':16s} {cfg.model.window_features} ({feat.shape[1]} per window): "
+                  f"{rate:.0f} windows/s once before training, {n_total / rate / 60:.1f} min\n")
+        est_total += n_total / rate
     out.write(f"  stages 2-3 for {n_total} windows: about {est_total / 60:.1f} min (stage 1, the text tower, "
               f"and the export/evaluation not included)\n")
+    if getattr(args, "compare", False):
+        _compare_dropout(net, cfg, text_dim, tensors, steps, device, out)
     return 0
+
+
+def _compare_dropout(net: Any, cfg: Any, text_dim: int, tensors: tuple[torch.Tensor, ...], steps: int,
+                     device: torch.device, out: Any, rounds: int = 4) -> None:
+    """Stage 2 with FastDropout (the recipe) and with torch's ``nn.Dropout`` (before it), timed in alternating
+    rounds in this one process, so a machine whose speed drifts (a shared CPU) affects both alike."""
+    import copy
+
+    from train.emg.dropout import FastDropout
+
+    ref = copy.deepcopy(net)
+    for module in list(ref.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, FastDropout):
+                setattr(module, name, nn.Dropout(child.p, child.inplace))
+    rates: dict[str, list[float]] = {"FastDropout": [], "nn.Dropout": []}
+    for _ in range(rounds):
+        for key, model in (("FastDropout", net), ("nn.Dropout", ref)):
+            _, objective, trainable, _, batch = _phases(model, cfg, text_dim)[0]
+            rates[key].append(time_phase(objective, trainable, tensors, batch, max(5, steps // 2), device,
+                                         cfg.stage2.grad_clip)["windows_per_s"])
+    fast, slow = (float(np.median(v)) for v in rates.values())
+    out.write(f"  stage 2, {rounds} alternating rounds: FastDropout {fast:.0f} windows/s, torch nn.Dropout "
+              f"{slow:.0f} windows/s: {fast / slow:.2f}x\n")

@@ -33,6 +33,7 @@ from myosem_rt import text_encoder as rtt
 from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.enrol import enrol_settings
+from myosem_rt.profile.features import classical_features, noise_threshold
 from myosem_rt.vocab import list_vocabularies, load_vocabulary
 from train.data import WindowSet, load_windows
 from train.emg.export import write_manifest, write_model_dir
@@ -221,6 +222,20 @@ def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Pat
     marker.write_text(json.dumps({"key": key, "vocabularies": names, "held_out": held}) + "\n")
 
 
+def window_features_of(train: WindowSet, feature_set: str, fit: np.ndarray,
+                       chunk: int = 8192) -> dict[str, Any] | None:
+    """The encoder's window-level features of every training window (``ModelConfig.window_features``):
+    ``{"set", "eps", "feat" (N, F)}``, the noise threshold fitted on the ``fit`` windows; None when off.
+    The runtime computes the same features from each window (:meth:`myosem_rt.model.MyoSemModel.encode`)."""
+    if not feature_set:
+        return None
+    eps = noise_threshold(train.x[fit])
+    feat = np.concatenate([classical_features(train.x[i:i + chunk], eps, feature_set)
+                           for i in range(0, len(train), chunk)])
+    log.info("window features %s: %d per window, %d windows", feature_set, feat.shape[1], len(feat))
+    return {"set": feature_set, "eps": eps, "feat": feat}
+
+
 def _file_summary(files: list[Path]) -> list[dict[str, str]]:
     return [{"name": f"{p.parent.name}/{p.name}", "sha256": rtt.sha256_file(p)} for p in files]
 
@@ -275,15 +290,17 @@ def run_training(
                               f"(held out: {sorted(sp.held_out_classes)})")
         protos = text_protos.select(vocab.name)
         rows = [int(np.flatnonzero(protos.class_id == c)[0]) for c in classes]
-        dims = Dims(train.n_channels, train.window, train.patch, len(classes), protos.prototypes.shape[1])
+        fit = np.sort(np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.norm_windows])
+        wf = window_features_of(train, cfg.model.window_features, fit)
+        dims = Dims(train.n_channels, train.window, train.patch, len(classes), protos.prototypes.shape[1],
+                    0 if wf is None else wf["feat"].shape[1])
 
         torch.manual_seed(cfg.seed)
         net = MyoSemNet(cfg.model, dims)
-        fit = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.norm_windows]
-        net.encoder.norm.fit(train.x[np.sort(fit)], train.desc[np.sort(fit)])
+        net.encoder.norm.fit(train.x[fit], train.desc[fit], None if wf is None else wf["feat"][fit])
         net.to(ctx.device)
         y = np.searchsorted(np.asarray(classes), train.label)
-        data = as_tensors(train.x, train.desc, y)
+        data = as_tensors(train.x, train.desc, y, None if wf is None else wf["feat"])
         data_key = {"protocol": protocol, "options": dict(protocol_options or {}),
                     "dims": dataclasses.asdict(dims), "classes": train.class_counts(),
                     "files": [str(p.name) for p in sp.train_files],
@@ -298,7 +315,7 @@ def run_training(
             manifest = _export_and_evaluate(net.cpu(), cfg, sp, vocab, text_protos, train, classes,
                                             runtime_config, out_dir, h2, h3, command, protocol_options,
                                             {"started": started, "device": str(ctx.device),
-                                             "world_size": ctx.world})
+                                             "world_size": ctx.world}, wf)
         ctx.barrier()
         return manifest
     finally:
@@ -340,11 +357,13 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
                          train: WindowSet, classes: list[int], runtime_config: Mapping[str, Any],
                          out_dir: Path, h2: list, h3: list, command: str | None,
                          protocol_options: Mapping[str, Any] | None,
-                         run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                         run: Mapping[str, Any] | None = None,
+                         wf: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from myosem_rt.commands.eval import evaluate
     from myosem_rt.model import MyoSemModel
 
-    pick = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.parity_windows]
+    pick = np.sort(np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.parity_windows])
+    parity = (train.x[pick], train.desc[pick], *([] if wf is None else [wf["feat"][pick]]))
     extra = {
         "command": command if command is not None else " ".join(shlex.quote(a) for a in sys.argv),
         "training": {**cfg.to_dict(), "history": {"stage2": h2[-1:], "stage3": h3[-1:]}},
@@ -358,7 +377,7 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
     manifest = write_model_dir(
         out_dir, net, vocabulary=vocab, text_prototypes=text_protos, train_class_ids=classes, fs=train.fs,
         hop=train.hop, dataset=train.dataset, runtime_config=runtime_config,
-        parity_windows=(train.x[np.sort(pick)], train.desc[np.sort(pick)]), extra=extra,
+        parity_windows=parity, extra=extra, window_features=wf,
     )
     model = MyoSemModel.load(out_dir)
     result = evaluate(model, str(out_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,

@@ -194,8 +194,9 @@ def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry
         if dry_run:
             sys.stdout.write(f"{job.label}: python {shown}\n")
             continue
-        if job.step == "baselines" and not (root / "myosem" / job.protocol / "manifest.json").is_file():
-            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, root / "myosem" / job.protocol)
+        model_dir = Path(job.argv[job.argv.index("--model") + 1]) if job.step == "baselines" else None
+        if model_dir is not None and not (model_dir / "manifest.json").is_file():
+            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, model_dir)
             continue
         try:
             seed_stage1(job, runs, data)

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "stability": "myosem_rt.live.stability:bench_stability",
     "enrol": "myosem_rt.profile.bench:bench_enrol",
     "train": "train.bench:bench_train",  # needs the train extra (torch)
+    "loso": "train.loso:bench_loso",  # trains every fold: needs the train extra (torch)
 }
 
 
@@ -31,10 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="DIR",
                    help="enrol: models to pick from per subject (one that never trained on it)")
     p.add_argument("--suite", nargs="+", metavar="NAME",
-                   help="enrol: 3dc, ciil-shift, myodisco-session, multiday, sim-3dc (default all)")
+                   help="enrol: 3dc, ciil-shift, myodisco-session, multiday, sim-3dc (default all); "
+                        "loso: 3dc or myo")
     p.add_argument("--trials", type=int, nargs="+", metavar="K", help="enrol: trials per gesture (1 2)")
     p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
-    p.add_argument("--results", metavar="DIR", help="enrol: write DIR/enrolment.md and enrolment.json")
+    p.add_argument("--results", metavar="DIR",
+                   help="enrol: write DIR/enrolment.{md,json}; loso: DIR/loso-SUITE.{md,json}")
     p.add_argument("--profile", metavar="PATH",
                    help="the wearer's profile (myosem enrol): live, stability")
     p.add_argument("--device", metavar="D", help="train: auto (default), cpu or cuda[:N]")
@@ -42,6 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train: training config (default myosem-small)")
     p.add_argument("--windows", type=int, metavar="N",
                    help="train: estimate the wall-clock for N training windows (default: those of --data)")
+    p.add_argument("--compare", action="store_true",
+                   help="train: also time stage 2 with torch's nn.Dropout, alternating rounds (the speed-up)")
+    p.add_argument("--runs", metavar="DIR", help="loso: run folders (default runs/loso/SUITE)")
+    p.add_argument("--ablate", nargs="+", metavar="CONFIG", help="loso: ablation training configs")
+    p.add_argument("--baselines", metavar="LIST", help="loso: baselines (default lda,cnn-bilstm)")
+    p.add_argument("--recipe", choices=("reduced", "full"), default="reduced",
+                   help="loso: the CPU recipe (default) or the full one (GPU)")
+    p.add_argument("--dry-run", action="store_true", help="loso: print the jobs, run nothing")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:

@@ -33,11 +33,14 @@ MAX_MODEL_BYTES = 20_000_000
 
 
 def export_onnx(net: MyoSemNet, path: Path) -> None:
-    """Trace ``net`` (eval mode, CPU, fp32) to ONNX: x (N, W, C), desc (N, P, C, 3) -> z (N, D)."""
+    """Trace ``net`` (eval mode, CPU, fp32) to ONNX: x (N, W, C), desc (N, P, C, 3)[, feat (N, F)] -> z."""
     net = net.eval().cpu()
     dims = net.dims
     x = torch.zeros(2, dims.window, dims.n_channels)
     desc = torch.zeros(2, dims.n_patches, dims.n_channels, len(DESCRIPTOR_NAMES))
+    inputs, names = (x, desc), ["x", "desc"]
+    if dims.n_features:
+        inputs, names = (x, desc, torch.zeros(2, dims.n_features)), ["x", "desc", "feat"]
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # The fused inference kernel of nn.TransformerEncoderLayer (taken under no_grad) has no ONNX symbolic.
     torch.backends.mha.set_fastpath_enabled(False)
@@ -45,25 +48,28 @@ def export_onnx(net: MyoSemNet, path: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
-                net, (x, desc), str(path), input_names=["x", "desc"], output_names=["z"],
-                dynamic_axes={"x": {0: "batch"}, "desc": {0: "batch"}, "z": {0: "batch"}},
+                net, inputs, str(path), input_names=names, output_names=["z"],
+                dynamic_axes={**{n: {0: "batch"} for n in names}, "z": {0: "batch"}},
                 opset_version=OPSET, dynamo=False,
             )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def onnx_parity(net: MyoSemNet, path: Path, x: np.ndarray, desc: np.ndarray, batch: int = 256) -> float:
+def onnx_parity(net: MyoSemNet, path: Path, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None,
+                batch: int = 256) -> float:
     """Max abs difference of z between torch and onnxruntime on the given windows."""
     session = rt._open_session(path, threads=1)
     net = net.eval().cpu()
     worst = 0.0
     for i in range(0, len(x), batch):
-        xb = np.ascontiguousarray(x[i : i + batch], dtype=np.float32)
-        db = np.ascontiguousarray(desc[i : i + batch], dtype=np.float32)
+        feed = {"x": np.ascontiguousarray(x[i : i + batch], dtype=np.float32),
+                "desc": np.ascontiguousarray(desc[i : i + batch], dtype=np.float32)}
+        if feat is not None:
+            feed["feat"] = np.ascontiguousarray(feat[i : i + batch], dtype=np.float32)
         with torch.no_grad():
-            z_torch = net(torch.from_numpy(xb), torch.from_numpy(db)).numpy()
-        (z_ort,) = session.run(None, {"x": xb, "desc": db})
+            z_torch = net(*(torch.from_numpy(v) for v in feed.values())).numpy()
+        (z_ort,) = session.run(None, feed)
         worst = max(worst, float(np.abs(z_torch - z_ort).max()))
     return worst
 
@@ -89,20 +95,24 @@ def write_model_dir(
     hop: int,
     dataset: str,
     runtime_config: Mapping[str, Any],
-    parity_windows: tuple[np.ndarray, np.ndarray],
+    parity_windows: tuple[np.ndarray, ...],
     extra: Mapping[str, Any] | None = None,
+    window_features: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write encoder.onnx, prototypes.npz, classes.json and manifest.json next to ``<out_dir>/text``.
 
     ``text_prototypes`` are the stage-1 prototypes of every class of ``vocabulary`` (held-out classes
     included: zero-shot retrieval ranks them too). ``extra`` (training config, data summary, command line,
-    history) is merged into the manifest. Returns the manifest.
+    history) is merged into the manifest. ``window_features`` (``{"set", "eps"}``) describes the encoder's
+    window-feature input, which the runtime computes from each window. Returns the manifest.
     """
     from myosem_rt.stream.filters import design_filters
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     dims = net.dims
+    if bool(dims.n_features) != (window_features is not None):
+        raise ValueError("write_model_dir: window_features must be given exactly when the encoder takes them")
+    out_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(net, out_dir / rt.ENCODER_FILE)
     parity = onnx_parity(net, out_dir / rt.ENCODER_FILE, *parity_windows)
     log.info("ONNX export: %s, torch vs onnxruntime max |dz| = %.2e on %d windows",
@@ -146,7 +156,13 @@ def write_model_dir(
         },
         "dim": dims.text_dim,
         "inputs": {"x": ["N", dims.window, dims.n_channels],
-                   "desc": ["N", dims.n_patches, dims.n_channels, len(DESCRIPTOR_NAMES)]},
+                   "desc": ["N", dims.n_patches, dims.n_channels, len(DESCRIPTOR_NAMES)],
+                   **({"feat": ["N", dims.n_features]} if dims.n_features else {})},
+        **({"window_features": {"set": str(window_features["set"]),
+                                "eps": [float(v) for v in window_features["eps"]],
+                                "note": "feat = myosem_rt.profile.features.classical_features(x, eps, set), "
+                                        "computed by the runtime from each filtered window"}}
+           if dims.n_features else {}),
         "output": {"z": ["N", dims.text_dim]},
         "classes": {"n": len(classes), "train_class_ids": sorted(trained),
                     "held_out_class_ids": [c["id"] for c in classes if not c["trained"]]},

@@ -40,6 +40,7 @@ from torch import nn
 
 from myosem_rt.descriptors import N_DESCRIPTORS
 from myosem_rt.errors import ConfigError
+from train.emg.dropout import use_fast_dropout
 from train.emg.losses import codebook_perplexity, straight_through, vq_loss
 
 T = TypeVar("T")
@@ -81,12 +82,19 @@ class ModelConfig:
     #: tokens are raw patch embeddings + positions. The descriptor branch stays in the graph (times 0), so
     #: the exported encoder keeps its ``desc`` input and the runtime feeds every model the same way.
     descriptors: bool = True
+    #: Window-level descriptors: a classical feature set of the whole window (``td``, ``td+cov``,
+    #: ``td+cov+d``; :mod:`myosem_rt.profile.features`, computed outside the graph like the patch
+    #: descriptors) injected into every token by a third gated residual; "" = off (the paper's encoder).
+    window_features: str = ""
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.window_features not in ("", "td", "td+cov", "td+cov+d"):
+            raise ValueError(f"window_features must be '', td, td+cov or td+cov+d, "
+                             f"got {self.window_features!r}")
         sizes = (self.d_model, self.n_layers, self.n_heads, self.ff_mult, self.codebook_size, self.n_queries)
         if min(sizes) < 1:
             raise ValueError("sizes must be >= 1")
@@ -101,6 +109,7 @@ class Dims:
     patch: int
     n_classes: int
     text_dim: int
+    n_features: int = 0  #: size of the window-level feature vector (0: none)
 
     @property
     def n_patches(self) -> int:
@@ -110,8 +119,10 @@ class Dims:
 class InputNorm(nn.Module):
     """Per-channel z-score of x, per-(channel, descriptor) z-score of (log-)descriptors; fitted buffers."""
 
-    def __init__(self, n_channels: int) -> None:
+    def __init__(self, n_channels: int, n_features: int = 0) -> None:
         super().__init__()
+        self.register_buffer("f_mean", torch.zeros(n_features))
+        self.register_buffer("f_std", torch.ones(n_features))
         self.register_buffer("x_mean", torch.zeros(n_channels))
         self.register_buffer("x_std", torch.ones(n_channels))
         self.register_buffer("d_mean", torch.zeros(n_channels, N_DESCRIPTORS))
@@ -124,17 +135,23 @@ class InputNorm(nn.Module):
         d = np.asarray(desc, dtype=np.float64)
         return np.where(np.asarray(LOG_DESCRIPTORS), np.log1p(np.maximum(d, 0.0)), d)
 
-    def fit(self, x: np.ndarray, desc: np.ndarray, eps: float = 1e-6) -> None:
-        """Statistics of TRAINING windows ``x`` (N, W, C) and ``desc`` (N, P, C, 3), in float64."""
+    def fit(self, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None, eps: float = 1e-6) -> None:
+        """Statistics of TRAINING windows ``x`` (N, W, C), ``desc`` (N, P, C, 3) and their window features
+        ``feat`` (N, F) when the encoder has them, in float64."""
         xs = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
         ds = self.transform_descriptors(desc).reshape(-1, desc.shape[-2], desc.shape[-1])
-        stats = (xs.mean(0), xs.std(0) + eps, ds.mean(0), ds.std(0) + eps)
-        for name, value in zip(("x_mean", "x_std", "d_mean", "d_std"), stats, strict=True):
+        stats = {"x_mean": xs.mean(0), "x_std": xs.std(0) + eps,
+                 "d_mean": ds.mean(0), "d_std": ds.std(0) + eps}
+        if self.f_mean.numel():
+            fs = np.asarray(feat, dtype=np.float64)
+            stats.update(f_mean=fs.mean(0), f_std=fs.std(0) + eps)
+        for name, value in stats.items():
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float32))
 
     def stats(self) -> dict[str, list]:
         """The fitted statistics as nested lists (for the manifest)."""
-        return {k: getattr(self, k).tolist() for k in ("x_mean", "x_std", "d_mean", "d_std")}
+        names = ("x_mean", "x_std", "d_mean", "d_std") + (("f_mean", "f_std") if self.f_mean.numel() else ())
+        return {k: getattr(self, k).tolist() for k in names}
 
     def forward(self, x: torch.Tensor, desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xn = (x - self.x_mean) / self.x_std
@@ -154,13 +171,17 @@ class ActivationAwareEncoder(nn.Module):
         c, d = dims.n_channels, cfg.d_model
         self.n_patches, self.patch, self.n_channels = dims.n_patches, dims.patch, c
         self.use_descriptors = bool(cfg.descriptors)
-        self.norm = InputNorm(c)
+        self.norm = InputNorm(c, dims.n_features)
         self.patch_embed = nn.Linear(dims.patch * c, d)
         self.phi_e = _mlp(2 * c, d)  # [rms; energy] of the C channels
         self.phi_v = _mlp(c, d)  # var of the C channels
         self.gate_e = nn.Parameter(torch.tensor(float(cfg.gate_init)))
         self.gate_v = nn.Parameter(torch.tensor(float(cfg.gate_init)))
         self.pos = nn.Parameter(torch.randn(1, dims.n_patches, d) * 0.02)
+        self.n_features = dims.n_features
+        if self.n_features:  # window-level descriptors (ModelConfig.window_features)
+            self.phi_w = _mlp(self.n_features, d)
+            self.gate_w = nn.Parameter(torch.tensor(float(cfg.gate_init)))
         layer = nn.TransformerEncoderLayer(
             d, cfg.n_heads, cfg.ff_mult * d, cfg.dropout, activation="gelu", batch_first=True, norm_first=True
         )
@@ -177,7 +198,12 @@ class ActivationAwareEncoder(nn.Module):
             return zero, zero
         return torch.sigmoid(self.gate_e), torch.sigmoid(self.gate_v)
 
-    def forward(self, x: torch.Tensor, desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """The gate logits (trained at a higher learning rate: they must open within the schedule)."""
+        return [self.gate_e, self.gate_v, *([self.gate_w] if self.n_features else [])]
+
+    def forward(self, x: torch.Tensor, desc: torch.Tensor, feat: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens (B, P, d) and the normalised patch samples (B, P, patch*C), the reconstruction target."""
         xn, dn = self.norm(x, desc)
         patches = self.patchify(xn)
@@ -185,6 +211,11 @@ class ActivationAwareEncoder(nn.Module):
         var = dn[..., 2]
         g_e, g_v = self.gates()
         h = self.patch_embed(patches) + g_e * self.phi_e(energy) + g_v * self.phi_v(var) + self.pos
+        if self.n_features:
+            if feat is None:
+                raise ValueError("this encoder takes window features (ModelConfig.window_features)")
+            fn = (feat - self.norm.f_mean) / self.norm.f_std
+            h = h + (torch.sigmoid(self.gate_w) * self.phi_w(fn)).unsqueeze(1)
         return self.transformer(h), patches
 
 
@@ -241,6 +272,7 @@ class MyoSemNet(nn.Module):
         self.recon = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, dims.patch * dims.n_channels))
         self.cls = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, dims.n_classes))
         self.align = SemanticAlignment(cfg, dims.text_dim)
+        use_fast_dropout(self)  # same regularisation, a cheaper CPU mask (train/emg/dropout.py)
 
     def head_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """The tokens the classification and alignment heads read (continuous unless configured)."""
@@ -249,8 +281,8 @@ class MyoSemNet(nn.Module):
     def classify(self, head_tokens: torch.Tensor) -> torch.Tensor:
         return self.cls(head_tokens.mean(dim=1))
 
-    def forward(self, x: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
-        tokens, _ = self.encoder(x, desc)
+    def forward(self, x: torch.Tensor, desc: torch.Tensor, feat: torch.Tensor | None = None) -> torch.Tensor:
+        tokens, _ = self.encoder(x, desc, feat)
         return self.align(self.head_tokens(tokens))
 
 

@@ -141,9 +141,10 @@ class Stage2Objective(nn.Module):
         super().__init__()
         self.net, self.cfg = net, cfg
 
-    def forward(self, x: torch.Tensor, desc: torch.Tensor, y: torch.Tensor):  # noqa: ANN201
+    def forward(self, x: torch.Tensor, desc: torch.Tensor, y: torch.Tensor,  # noqa: ANN201
+                feat: torch.Tensor | None = None):
         net = self.net
-        tokens, patches = net.encoder(x, desc)
+        tokens, patches = net.encoder(x, desc, feat)
         quantised, _, l_vq, perplexity = net.vq(tokens)
         l_rec = reconstruction_loss(net.recon(quantised), patches)
         logits = net.classify(quantised if net.cfg.heads_on_quantized else tokens)
@@ -152,6 +153,8 @@ class Stage2Objective(nn.Module):
         g_e, g_v = net.encoder.gates()
         stats = {"loss": loss, "cls": l_cls, "rec": l_rec, "vq": l_vq, "perplexity": perplexity,
                  "acc": (logits.argmax(1) == y).float().mean(), "gate_e": g_e, "gate_v": g_v}
+        if net.encoder.n_features:
+            stats["gate_w"] = torch.sigmoid(net.encoder.gate_w)
         return loss, stats
 
     def trainable(self) -> list[nn.Module]:
@@ -166,10 +169,11 @@ class Stage3Objective(nn.Module):
         self.net, self.cfg, self.unfreeze = net, cfg, unfreeze
         self.register_buffer("prototypes", F.normalize(prototypes.float(), dim=-1))
 
-    def forward(self, x: torch.Tensor, desc: torch.Tensor, y: torch.Tensor):  # noqa: ANN201
+    def forward(self, x: torch.Tensor, desc: torch.Tensor, y: torch.Tensor,  # noqa: ANN201
+                feat: torch.Tensor | None = None):
         net = self.net
         with torch.set_grad_enabled(self.unfreeze > 0 and torch.is_grad_enabled()):
-            tokens, _ = net.encoder(x, desc)
+            tokens, _ = net.encoder(x, desc, feat)
         head = net.head_tokens(tokens)
         z = net.align(head)
         l_nce = info_nce_to_prototypes(z, self.prototypes, y, self.cfg.tau)
@@ -277,8 +281,8 @@ def run_phase(phase: Phase, net: MyoSemNet, data: Sequence[torch.Tensor], ctx: D
                    leave=False, disable=not show)
         for b in bar:
             idx = order[b * per_rank:(b + 1) * per_rank]
-            x, desc, y = (t[idx].to(ctx.device, non_blocking=True) for t in data)
-            loss, stats = model(x, desc, y)
+            batch = [t[idx].to(ctx.device, non_blocking=True) for t in data]  # x, desc, y[, feat]
+            loss, stats = model(*batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if phase.grad_clip > 0:
@@ -308,11 +312,14 @@ def run_phase(phase: Phase, net: MyoSemNet, data: Sequence[torch.Tensor], ctx: D
     return history
 
 
-def as_tensors(x: np.ndarray, desc: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, ...]:
-    """Training arrays as CPU tensors (batches are moved to the device one at a time)."""
-    return (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
-            torch.as_tensor(np.ascontiguousarray(desc), dtype=torch.float32),
-            torch.as_tensor(np.asarray(y), dtype=torch.int64))
+def as_tensors(x: np.ndarray, desc: np.ndarray, y: np.ndarray,
+               feat: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+    """Training arrays as CPU tensors (batches are moved to the device one at a time); ``feat``, the window
+    features, only for an encoder that takes them."""
+    out = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
+           torch.as_tensor(np.ascontiguousarray(desc), dtype=torch.float32),
+           torch.as_tensor(np.asarray(y), dtype=torch.int64))
+    return out if feat is None else (*out, torch.as_tensor(np.ascontiguousarray(feat), dtype=torch.float32))
 
 
 def train_stage2(net: MyoSemNet, data: Sequence[torch.Tensor], cfg: Stage2Config, ctx: Dist,
@@ -320,7 +327,7 @@ def train_stage2(net: MyoSemNet, data: Sequence[torch.Tensor], cfg: Stage2Config
     """Stage 2: the encoder learns from classification, reconstruction and VQ; the alignment head rests."""
     objective = Stage2Objective(net, cfg)
     _set_trainable(net, objective.trainable())
-    gates = [net.encoder.gate_e, net.encoder.gate_v]
+    gates = net.encoder.gate_parameters()
     rest = [p for p in net.parameters() if p.requires_grad and all(p is not g for g in gates)]
     groups = [{"params": rest, "lr": cfg.lr},
               {"params": gates, "lr": cfg.lr * cfg.gate_lr_scale, "weight_decay": 0.0}]

@@ -1,0 +1,171 @@
+"""Leave-subjects-out suites (``myosem bench loso``): every shared subject is tested exactly once, by models
+that never saw them, with the anchor, the best neural baseline and MyoSem-RT trained on the same folds.
+
+Why a suite of its own: a single subject-disjoint split (``3dc-user``: four test subjects) says more about
+which four subjects were picked than about the method, and a figure without the pooled Hudgins TD + LDA
+anchor beside it says nothing about whether the network earns its cost. Here each fold is the protocol with
+``--test-subjects`` set, and in every fold:
+
+- ``myosem``: ``myosem train`` with the training config (default ``myosem-small``);
+- each ablation config given (``--ablate``, e.g. ``ablate-window-features``), the same command otherwise;
+- the baselines (default ``lda`` = Hudgins TD + LDA, and ``cnn-bilstm``): ``python -m train.baselines`` on
+  exactly that fold's MyoSem training windows and test windows (:mod:`train.baselines.run`).
+
+Every job is a subprocess run by :func:`train.suite.run_jobs` (one at a time, skipped when done, resumed
+from checkpoints; logs under ``<runs>/logs``); stage 1 is trained once and copied to the other folds. The
+report is mean +- sd over folds of EMG->text R@1 and MRR and text->EMG R@1, and per fold, printed and
+written to ``<results>/loso-<suite>.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from myosem_rt.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: suite -> (protocol, folds of test subjects). 3DC: the subjects of ``myosem bench enrol``'s folds (S13
+#: and S14, which share trials, in one fold). Myo: ``myo-user`` with ``test_subjects`` (numbers apply to
+#: MyoDisCo S1-S11 and CIIL S1-S21 alike: the two datasets number different people independently).
+SUITES: dict[str, tuple[str, tuple[tuple[int, ...], ...]]] = {
+    "3dc": ("3dc-user", ((1, 4, 7, 10, 13, 14), (2, 5, 8, 11, 15, 16), (3, 6, 9, 12, 17, 18))),
+    "myo": ("myo-user", ((1, 4, 7, 10, 13, 16, 19), (2, 5, 8, 11, 14, 17, 20), (3, 6, 9, 12, 15, 18, 21))),
+}
+DEFAULT_BASELINES = ("lda", "cnn-bilstm")
+METRICS = (("emg_to_text", "R@1"), ("emg_to_text", "MRR"), ("text_to_emg", "R@1"))
+
+
+def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablations: Sequence[str] = (),
+         baselines: Sequence[str] = DEFAULT_BASELINES, recipe: str = "reduced",
+         extra: Sequence[str] = ()) -> list[Any]:
+    """The jobs of ``suite``: per fold, MyoSem, its ablations, then the baselines (which read its model)."""
+    from train.baselines.run import BASELINES
+    from train.suite import RECIPES, Job
+
+    if suite not in SUITES:
+        raise ConfigError(f"bench loso: unknown suite '{suite}' (expected {', '.join(SUITES)})")
+    if recipe not in RECIPES:
+        raise ConfigError(f"bench loso: unknown recipe '{recipe}' (expected {', '.join(RECIPES)})")
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ConfigError(f"bench loso: unknown baseline(s) {', '.join(unknown)} "
+                          f"(expected {', '.join(BASELINES)})")
+    protocol, folds = SUITES[suite]
+    r = RECIPES[recipe]
+    # jobs run one at a time, so each may use the machine's cores (the suite's reduced recipe says 1)
+    threads = ["--threads", str(min(4, os.cpu_count() or 1))] if recipe == "reduced" else []
+    jobs = []
+    for i, subjects in enumerate(folds, start=1):
+        fold = runs / f"fold{i}"
+        test = ["--test-subjects", *map(str, subjects)]
+        for name, cfg in (("myosem", config), *((a, a) for a in ablations)):
+            out = fold / name
+            argv = ("-m", "myosem_rt.cli", "train", "--data", str(data), "--protocol", protocol,
+                    "--train-config", cfg, *test, "--out", str(out), *r["train"], *threads, *extra)
+            jobs.append(Job("myosem", f"{name}-fold{i}", protocol, argv, out, cfg, runs))
+        if baselines:
+            out = fold / "baselines"
+            argv = ("-m", "train.baselines", "--model", str(fold / "myosem"), "--data", str(data),
+                    "--out", str(out), "--only", ",".join(baselines), *r["baselines"], *threads)
+            jobs.append(Job("baselines", f"baselines-fold{i}", protocol, argv, out, None, runs))
+    return jobs
+
+
+def _metrics(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("metrics") or None
+    except (OSError, ValueError):
+        return None
+
+
+def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
+            baselines: Sequence[str] = DEFAULT_BASELINES) -> dict[str, Any]:
+    """{method: {"folds": [metrics per fold or None], "mean"/"sd": {metric: value}}} from the run folders."""
+    from train.baselines.run import TITLES
+
+    _, folds = SUITES[suite]
+    methods = {**{b: (TITLES[b], f"baselines/{b}.json") for b in baselines},
+               **{a: (f"MyoSem-RT, {a}", f"{a}/manifest.json") for a in ablations},
+               "myosem": ("**MyoSem-RT**", "myosem/manifest.json")}
+    out: dict[str, Any] = {}
+    for key, (title, rel) in methods.items():
+        per_fold = []
+        for i in range(1, len(folds) + 1):
+            m = _metrics(runs / f"fold{i}" / rel)
+            per_fold.append(None if m is None else {f"{d} {k}": float(m[d][k]) for d, k in METRICS})
+        done = [f for f in per_fold if f is not None]
+        summary = {name: (float(np.mean([f[name] for f in done])), float(np.std([f[name] for f in done])))
+                   for name in (f"{d} {k}" for d, k in METRICS)} if done else {}
+        out[key] = {"title": title, "folds": per_fold, "summary": summary,
+                    "complete": len(done) == len(folds)}
+    return out
+
+
+def report(suite: str, results: dict[str, Any], command: str) -> str:
+    """Markdown: mean +- sd over folds per method, then EMG->text R@1 per fold."""
+    protocol, folds = SUITES[suite]
+    lines = [f"# Leave-subjects-out: {suite} (`{protocol}`, {len(folds)} folds)", "",
+             f"Command: `{command}`", "",
+             "Every subject is tested exactly once, by models that never saw them; all methods are trained "
+             "and tested on the same windows of each fold. Mean ± sd over folds.", "",
+             "| method | EMG→text R@1 | EMG→text MRR | text→EMG R@1 | folds |", "|---|---|---|---|---|"]
+    for r in results.values():
+        s = r["summary"]
+        cells = [f"{s[m][0]:.3f} ± {s[m][1]:.3f}" if m in s else "-" for m in
+                 (f"{d} {k}" for d, k in METRICS)]
+        n = sum(f is not None for f in r["folds"])
+        lines.append(f"| {r['title']} | {' | '.join(cells)} | {n}/{len(folds)} |")
+    lines += ["", "EMG→text R@1 per fold (test subjects):", "",
+              "| method | " + " | ".join(f"fold {i} ({', '.join(map(str, s))})" for i, s in
+                                         enumerate(folds, start=1)) + " |",
+              "|---|" + "---|" * len(folds)]
+    for r in results.values():
+        cells = ["-" if f is None else f"{f['emg_to_text R@1']:.3f}" for f in r["folds"]]
+        lines.append(f"| {r['title']} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
+def bench_loso(args: Any, config: dict[str, Any]) -> int:
+    """``myosem bench loso --suite 3dc|myo --data DIR [--runs DIR] [--results DIR] [--train-config NAME]
+    [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full] [--dry-run]``."""
+    from myosem_rt.profile.profile import _atomic_write
+    from train.suite import run_jobs
+
+    names = list(args.suite or ["3dc"])
+    if len(names) != 1 or names[0] not in SUITES:
+        raise ConfigError(f"bench loso: --suite takes one of {', '.join(SUITES)}, got {' '.join(names)}")
+    suite = names[0]
+    data = Path(args.data)
+    if not data.is_dir():
+        raise ConfigError(f"bench loso: --data {data} is not a folder")
+    runs = Path(getattr(args, "runs", None) or f"runs/loso/{suite}")
+    results_dir = Path(args.results) if args.results else None
+    if results_dir is not None and not results_dir.is_dir():
+        raise ConfigError(f"bench loso: --results {results_dir} is not a folder")
+    ablations = list(args.ablate or [])
+    baselines = [b for b in (args.baselines or ",".join(DEFAULT_BASELINES)).split(",") if b]
+    jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe)
+    failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    command = " ".join(["myosem bench loso", *sys.argv[3:]]) if sys.argv[1:3] == ["bench", "loso"] else \
+        f"myosem bench loso --suite {suite} --data {data}"
+    results = collect(suite, runs, ablations, baselines)
+    text = report(suite, results, command)
+    sys.stdout.write(text)
+    if results_dir is not None:
+        _atomic_write(results_dir / f"loso-{suite}.md", text.encode("utf-8"))
+        _atomic_write(results_dir / f"loso-{suite}.json", (json.dumps(
+            {"suite": suite, "command": command, "results": results}, indent=2) + "\n").encode("utf-8"))
+    if failed:
+        log.warning("bench loso: %d job(s) failed (logs under %s)", failed, runs / "logs")
+    return 1 if failed else 0
