@@ -136,7 +136,8 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
 
 def bench_loso(args: Any, config: dict[str, Any]) -> int:
     """``myosem bench loso --suite 3dc|myo --data DIR [--runs DIR] [--results DIR] [--train-config NAME]
-    [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full] [--dry-run]``."""
+    [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full] [--max-windows-per-file N]
+    [--dry-run]``; the baselines train on the windows MyoSem's manifest records, so they follow N."""
     from myosem_rt.profile.profile import _atomic_write
     from train.suite import run_jobs
 
@@ -153,7 +154,12 @@ def bench_loso(args: Any, config: dict[str, Any]) -> int:
         raise ConfigError(f"bench loso: --results {results_dir} is not a folder")
     ablations = list(args.ablate or [])
     baselines = [b for b in (args.baselines or ",".join(DEFAULT_BASELINES)).split(",") if b]
-    jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe)
+    per_file = getattr(args, "max_windows_per_file", None)
+    if per_file is not None and per_file < 1:
+        raise ConfigError(f"bench loso: --max-windows-per-file must be >= 1, got {per_file}")
+    extra = ["--max-windows-per-file", str(per_file)] if per_file is not None else []
+    jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe,
+                extra)
     failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
     if args.dry_run:
         return 0

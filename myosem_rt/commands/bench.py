@@ -52,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", metavar="LIST", help="loso: baselines (default lda,cnn-bilstm)")
     p.add_argument("--recipe", choices=("reduced", "full"), default="reduced",
                    help="loso: the CPU recipe (default) or the full one (GPU)")
+    p.add_argument("--max-windows-per-file", type=int, metavar="N",
+                   help="loso: windows per recording (overrides the recipe's 800)")
     p.add_argument("--dry-run", action="store_true", help="loso: print the jobs, run nothing")
 
 
