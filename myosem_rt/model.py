@@ -284,9 +284,9 @@ def _check_io(model_dir: Path, session: Any, manifest: dict[str, Any]) -> None:
     want = {"x": [window, c], "desc": [window // patch, c, N_DESCRIPTORS]}
     wf = manifest.get("window_features")
     if wf:
-        from myosem_rt.profile.features import FEATURE_SETS, classical_features
+        from myosem_rt.profile.features import CLASSICAL_SETS, classical_features
 
-        ok = isinstance(wf, dict) and wf.get("set") in FEATURE_SETS and "z" not in str(wf["set"]).split("+")
+        ok = isinstance(wf, dict) and wf.get("set") in CLASSICAL_SETS
         if not ok or not isinstance(wf.get("eps"), list) or len(wf["eps"]) != c:
             raise ModelError(f"{model_dir}: manifest window_features must name a classical feature set and "
                              f"{c} noise thresholds, got {wf!r}"[:300])

@@ -33,6 +33,10 @@ def test_plan_runs_myosem_ablations_then_baselines_per_fold(tmp_path: Path) -> N
     i = first.index("--test-subjects")
     assert first[i + 1:i + 7] == ("1", "4", "7", "10", "13", "14")
     assert jobs[2].argv[jobs[2].argv.index("--model") + 1] == str(tmp_path / "fold1" / "myosem")
+    small = plan("myo", tmp_path, Path("data"), overrides={"--max-windows-per-file": "300"})[0].argv
+    for flag in ("--threads", "--max-windows-per-file"):  # the recipe's value replaced, never given twice
+        assert small.count(flag) == 1
+    assert small[small.index("--max-windows-per-file") + 1] == "300"
     bad_args = ({"suite": "ninapro"}, {"suite": "3dc", "baselines": ["svm"]}, {"suite": "3dc", "recipe": "x"})
     for bad in bad_args:
         with pytest.raises(ConfigError, match="bench loso"):

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,22 @@ DEFAULT_BASELINES = ("lda", "cnn-bilstm")
 METRICS = (("emg_to_text", "R@1"), ("emg_to_text", "MRR"), ("text_to_emg", "R@1"))
 
 
+def _with(args: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """The recipe's ``args`` with each option of ``values`` set to its value (replaced, or added)."""
+    out = list(args)
+    for flag, value in values.items():
+        if flag in out:
+            out[out.index(flag) + 1] = value
+        else:
+            out += [flag, value]
+    return out
+
+
 def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablations: Sequence[str] = (),
          baselines: Sequence[str] = DEFAULT_BASELINES, recipe: str = "reduced",
-         extra: Sequence[str] = ()) -> list[Any]:
-    """The jobs of ``suite``: per fold, MyoSem, its ablations, then the baselines (which read its model)."""
+         overrides: Mapping[str, str] | None = None) -> list[Any]:
+    """The jobs of ``suite``: per fold, MyoSem, its ablations, then the baselines (which read its model).
+    ``overrides`` sets options of the recipe's training command (e.g. ``--max-windows-per-file``)."""
     from train.baselines.run import BASELINES
     from train.suite import RECIPES, Job
 
@@ -62,7 +74,9 @@ def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablat
     protocol, folds = SUITES[suite]
     r = RECIPES[recipe]
     # jobs run one at a time, so each may use the machine's cores (the suite's reduced recipe says 1)
-    threads = ["--threads", str(min(4, os.cpu_count() or 1))] if recipe == "reduced" else []
+    threads = {"--threads": str(min(4, os.cpu_count() or 1))} if recipe == "reduced" else {}
+    train_args = _with(r["train"], {**threads, **(overrides or {})})
+    baseline_args = _with(r["baselines"], threads)
     jobs = []
     for i, subjects in enumerate(folds, start=1):
         fold = runs / f"fold{i}"
@@ -70,12 +84,12 @@ def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablat
         for name, cfg in (("myosem", config), *((a, a) for a in ablations)):
             out = fold / name
             argv = ("-m", "myosem_rt.cli", "train", "--data", str(data), "--protocol", protocol,
-                    "--train-config", cfg, *test, "--out", str(out), *r["train"], *threads, *extra)
+                    "--train-config", cfg, *test, "--out", str(out), *train_args)
             jobs.append(Job("myosem", f"{name}-fold{i}", protocol, argv, out, cfg, runs))
         if baselines:
             out = fold / "baselines"
             argv = ("-m", "train.baselines", "--model", str(fold / "myosem"), "--data", str(data),
-                    "--out", str(out), "--only", ",".join(baselines), *r["baselines"], *threads)
+                    "--out", str(out), "--only", ",".join(baselines), *baseline_args)
             jobs.append(Job("baselines", f"baselines-fold{i}", protocol, argv, out, None, runs))
     return jobs
 
@@ -157,9 +171,9 @@ def bench_loso(args: Any, config: dict[str, Any]) -> int:
     per_file = getattr(args, "max_windows_per_file", None)
     if per_file is not None and per_file < 1:
         raise ConfigError(f"bench loso: --max-windows-per-file must be >= 1, got {per_file}")
-    extra = ["--max-windows-per-file", str(per_file)] if per_file is not None else []
+    overrides = {"--max-windows-per-file": str(per_file)} if per_file is not None else {}
     jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe,
-                extra)
+                overrides)
     failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
     if args.dry_run:
         return 0

@@ -118,6 +118,9 @@ def covariance_features(x: np.ndarray) -> np.ndarray:
 #: again on the first difference of the window, which weighs the high-frequency content: +1.4 points on
 #: 3DC), ``z`` (the trained encoder's embedding).
 FEATURE_SETS = ("td", "td+cov", "td+cov+d", "td+cov+d+z", "td+cov+z", "z")
+#: The sets without the encoder's embedding: what :func:`classical_features` computes alone (a profile
+#: without a model, and the window-level input of an encoder, ``ModelConfig.window_features``).
+CLASSICAL_SETS = tuple(s for s in FEATURE_SETS if "z" not in s.split("+"))
 
 
 def classical_features(x: np.ndarray, eps: np.ndarray | float, feature_set: str = "td+cov+d") -> np.ndarray:

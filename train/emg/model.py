@@ -40,6 +40,7 @@ from torch import nn
 
 from myosem_rt.descriptors import N_DESCRIPTORS
 from myosem_rt.errors import ConfigError
+from myosem_rt.profile.features import CLASSICAL_SETS
 from train.emg.dropout import use_fast_dropout
 from train.emg.losses import codebook_perplexity, straight_through, vq_loss
 
@@ -92,8 +93,8 @@ class ModelConfig:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.window_features not in ("", "td", "td+cov", "td+cov+d"):
-            raise ValueError(f"window_features must be '', td, td+cov or td+cov+d, "
+        if self.window_features not in ("", *CLASSICAL_SETS):
+            raise ValueError(f"window_features must be '' or one of {', '.join(CLASSICAL_SETS)}, "
                              f"got {self.window_features!r}")
         sizes = (self.d_model, self.n_layers, self.n_heads, self.ff_mult, self.codebook_size, self.n_queries)
         if min(sizes) < 1:
