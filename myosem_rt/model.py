@@ -186,10 +186,12 @@ class MyoSemModel:
         _check_io(model_dir, session, manifest)
         return cls(model_dir, manifest, session, arrays, classes)
 
-    def encode(self, x: np.ndarray, desc: np.ndarray) -> np.ndarray:
+    def encode(self, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None) -> np.ndarray:
         """Windows ``x`` (N, W, C) and descriptors ``desc`` (N, P, C, 3) -> z (N, D) float32, unit norm.
 
-        A single window ``(W, C)`` with ``(P, C, 3)`` is accepted too and gives ``(1, D)``.
+        A single window ``(W, C)`` with ``(P, C, 3)`` is accepted too and gives ``(1, D)``. ``feat``: the
+        windows' :meth:`window_features` when the caller has computed them already (a wearer profile does,
+        together with its own), else computed here.
         """
         x = np.asarray(x, dtype=np.float32)
         desc = np.asarray(desc, dtype=np.float32)
@@ -204,7 +206,7 @@ class MyoSemModel:
                              f"got {desc.shape}")
         feed = {"x": np.ascontiguousarray(x), "desc": np.ascontiguousarray(desc)}
         if self.feature_set is not None:
-            feed["feat"] = self.window_features(x)
+            feed["feat"] = self.window_features(x) if feat is None else np.ascontiguousarray(feat, np.float32)
         (z,) = self.session.run(None, feed)
         return z
 

@@ -182,6 +182,29 @@ def test_enrolment_on_real_3dc_beats_the_uncalibrated_model(data_dir: Path, conf
 
 
 @pytest.mark.realdata
+def test_profile_and_encoder_share_one_feature_pass(threedc_file: Path, config: dict) -> None:
+    """A profile on an encoder with window-level descriptors computes both feature sets in one pass: the
+    same numbers as computing each on its own (the profile's noise threshold and the encoder's differ)."""
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.profile.enrol import _windows, window_features
+    from myosem_rt.profile.features import classical_features, classical_features_for
+    from myosem_rt.recordings import load_session
+
+    model = MyoSemModel.load("3dc-armband")
+    assert model.feature_set  # the shipped 3DC encoder takes window features
+    ws = _windows(load_session(threedc_file), config, model)
+    x, desc = ws.x[::40], ws.desc[::40]
+    eps = 0.3 * np.asarray(model.feature_eps)
+    mine, theirs = classical_features_for(x, [(eps, "td+cov+d+z"), (model.feature_eps, model.feature_set)])
+    np.testing.assert_array_equal(mine, classical_features(x, eps, "td+cov+d"))
+    np.testing.assert_array_equal(theirs, model.window_features(x))
+    assert not np.array_equal(mine, theirs)  # the thresholds matter: a test that could fail
+    both = window_features(x, eps, "td+cov+d+z", model, desc)
+    np.testing.assert_allclose(both[:, mine.shape[1]:], model.encode(x, desc), atol=1e-6)
+    np.testing.assert_array_equal(both[:, :mine.shape[1]], mine)
+
+
+@pytest.mark.realdata
 def test_bad_enrolments_name_the_problem(threedc_file: Path, config: dict) -> None:
     from myosem_rt.profile.enrol import enrol_from_session
     from myosem_rt.recordings import load_session

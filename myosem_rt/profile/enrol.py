@@ -27,8 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from myosem_rt.descriptors import patch_descriptors
 from myosem_rt.errors import ConfigError
-from myosem_rt.profile.features import FEATURE_SETS, classical_features, noise_threshold
+from myosem_rt.profile.features import (
+    FEATURE_SETS,
+    classical_features,
+    classical_features_for,
+    noise_threshold,
+)
 from myosem_rt.profile.labels import DEFAULT_FRACTION, window_set_mask
 from myosem_rt.profile.polarity import mean_correlation
 from myosem_rt.profile.profile import SOURCE_ENROL, ProfileError, UserProfile
@@ -77,14 +83,19 @@ def window_features(x: np.ndarray, eps: np.ndarray, feature_set: str, model: Any
     """(N, F) float32 features of filtered windows ``x`` (N, W, C): classical parts, then the trained
     encoder's embedding when the set has ``z`` (``desc``: the windows' patch descriptors, computed here
     when None)."""
-    parts = [classical_features(x, eps, feature_set)]
-    if "z" in feature_set.split("+"):
-        if model is None:
-            raise ProfileError(f"feature set {feature_set!r} needs a trained model (encoder embedding)")
-        if desc is None:
-            parts.append(np.asarray(model.encode_windows(x), dtype=np.float32))
-        else:
-            parts.append(np.asarray(model.encode(x, desc), dtype=np.float32))
+    if "z" not in feature_set.split("+"):
+        return classical_features(x, eps, feature_set)
+    if model is None:
+        raise ProfileError(f"feature set {feature_set!r} needs a trained model (encoder embedding)")
+    if desc is None:
+        desc = patch_descriptors(np.asarray(x, dtype=np.float32), model.patch).astype(np.float32)
+    model_set = getattr(model, "feature_set", None)
+    if model_set:  # the encoder takes window-level features too: one pass computes both (live per-hop cost)
+        mine, theirs = classical_features_for(x, [(eps, feature_set), (model.feature_eps, model_set)])
+        z = model.encode(x, desc, feat=theirs)
+    else:
+        mine, z = classical_features(x, eps, feature_set), model.encode(x, desc)
+    parts = [mine, np.asarray(z, dtype=np.float32)]
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

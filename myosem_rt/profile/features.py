@@ -60,16 +60,34 @@ def hudgins(x: np.ndarray, eps: np.ndarray | float = 0.0, log_amplitude: bool = 
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[1] < 3:
         raise ValueError(f"hudgins: expected (N, W >= 3, C) windows, got shape {x.shape}")
-    eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (x.shape[2],))
-    d = np.diff(x, axis=1)  # (N, W-1, C): x_{i+1} - x_i
-    mav = np.abs(x).mean(axis=1)
-    wl = np.abs(d).sum(axis=1)
-    zc = ((x[:, :-1] * x[:, 1:] < 0) & (np.abs(d) >= eps)).sum(axis=1) / d.shape[1]
-    b, f = d[:, :-1], -d[:, 1:]  # b = x_i - x_{i-1} = d[i-1], f = x_i - x_{i+1} = -d[i]; SSC: b * f > 0
-    ssc = ((b * f > 0) & ((np.abs(b) >= eps) | (np.abs(f) >= eps))).sum(axis=1) / b.shape[1]
-    if log_amplitude:
-        mav, wl = np.log(mav + _LOG_EPS), np.log(wl + _LOG_EPS)
-    return np.concatenate([mav, wl, zc, ssc], axis=1).astype(np.float32)
+    return _TimeDomain(x, log_amplitude).features(eps)
+
+
+class _TimeDomain:
+    """The parts of Hudgins' features that do not depend on the noise threshold, computed once per window
+    batch, so that the features for several thresholds (live: the encoder's training eps and the wearer
+    profile's own) cost one pass over the samples plus two comparisons per threshold."""
+
+    def __init__(self, x: np.ndarray, log_amplitude: bool = True) -> None:
+        d = np.diff(x, axis=1)  # (N, W-1, C): x_{i+1} - x_i
+        self.abs_d = np.abs(d)
+        mav, wl = np.abs(x).mean(axis=1), self.abs_d.sum(axis=1)
+        if log_amplitude:
+            mav, wl = np.log(mav + _LOG_EPS), np.log(wl + _LOG_EPS)
+        self.amplitude = (mav, wl)
+        self.crossing = x[:, :-1] * x[:, 1:] < 0  # ZC's sign condition
+        # SSC: b = x_i - x_{i-1} = d[i-1], f = x_i - x_{i+1} = -d[i]; b * f > 0 <=> d[i-1] * d[i] < 0
+        self.turning = d[:, :-1] * d[:, 1:] < 0
+        self.n_channels = x.shape[2]
+
+    def features(self, eps: np.ndarray | float) -> np.ndarray:
+        eps = np.asarray(eps, dtype=np.float64)  # (C,) or scalar: broadcasts over (N, W-1, C)
+        if eps.ndim > 1 or (eps.ndim == 1 and eps.shape[0] != self.n_channels):
+            raise ValueError(f"hudgins: eps must be a scalar or ({self.n_channels},), got shape {eps.shape}")
+        big = self.abs_d >= eps
+        zc = np.count_nonzero(self.crossing & big, axis=1) / big.shape[1]
+        ssc = np.count_nonzero(self.turning & (big[:, :-1] | big[:, 1:]), axis=1) / (big.shape[1] - 1)
+        return np.concatenate([*self.amplitude, zc, ssc], axis=1).astype(np.float32)
 
 
 def feature_names(n_channels: int) -> list[str]:
@@ -101,17 +119,26 @@ def covariance_features(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[1] < 2:
         raise ValueError(f"covariance_features: expected (N, W >= 2, C) windows, got shape {x.shape}")
-    xc = x - x.mean(axis=1, keepdims=True)
-    s = np.matmul(xc.transpose(0, 2, 1), xc) / x.shape[1]
+    return _log_covariance([x])[0]
+
+
+def _log_covariance(xs: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`covariance_features` of several (N, W_i, C) batches with one eigendecomposition call (per hop,
+    numpy's call overhead is most of the cost for a 10 x 10 matrix)."""
+    if not xs:
+        return []
+    centred = [x - x.mean(axis=1, keepdims=True) for x in xs]
+    covs = [np.matmul(xc.transpose(0, 2, 1), xc) / xc.shape[1] for xc in centred]
+    s = covs[0] if len(covs) == 1 else np.concatenate(covs)
     c = s.shape[1]
     rows, cols, scale, eye = _triangle(c)
     ridge = _COV_RIDGE * np.trace(s, axis1=1, axis2=2) / c + 1e-12
     s += ridge[:, None, None] * eye
     w, v = np.linalg.eigh(s)
     logm = np.matmul(v * np.log(np.maximum(w, 1e-300))[:, None, :], v.transpose(0, 2, 1))
-    if c > MAX_COVARIANCE_CHANNELS:
-        return np.diagonal(logm, axis1=1, axis2=2).astype(np.float32)
-    return (logm[:, rows, cols] * scale).astype(np.float32)
+    out = (np.diagonal(logm, axis1=1, axis2=2) if c > MAX_COVARIANCE_CHANNELS
+           else logm[:, rows, cols] * scale).astype(np.float32)
+    return [out] if len(xs) == 1 else np.split(out, np.cumsum([len(x) for x in xs])[:-1])
 
 
 #: Feature sets a profile can use, "+"-joined parts: ``td`` (Hudgins), ``cov`` (covariance), ``d`` (both
@@ -125,17 +152,31 @@ CLASSICAL_SETS = tuple(s for s in FEATURE_SETS if "z" not in s.split("+"))
 
 def classical_features(x: np.ndarray, eps: np.ndarray | float, feature_set: str = "td+cov+d") -> np.ndarray:
     """The classical parts of ``feature_set`` for windows ``x`` (N, W, C), in the order td, cov, d (the
-    first difference's TD with the same ``eps``, then its covariance)."""
-    parts = []
-    names = feature_set.split("+")
+    first difference's TD with the same ``eps``, then its covariance); a ``z`` part is ignored."""
+    return classical_features_for(x, [(eps, feature_set)])[0]
+
+
+def classical_features_for(x: np.ndarray, requests: list[tuple[np.ndarray | float, str]]) -> list[np.ndarray]:
+    """:func:`classical_features` of the same windows for several ``(eps, feature_set)`` requests, every part
+    that does not depend on eps computed once (a profile on an encoder with window-level descriptors needs
+    both the encoder's features, with its training eps, and its own)."""
     x = np.asarray(x, dtype=np.float64)  # once: every part computes in float64
-    if "td" in names:
-        parts.append(hudgins(x, eps))
-    if "cov" in names:
-        parts.append(covariance_features(x))
-    if "d" in names:
-        dx = np.diff(x, axis=1)
-        parts += [hudgins(dx, eps), covariance_features(dx)]
-    if not parts:
-        return np.zeros((np.asarray(x).shape[0], 0), dtype=np.float32)
-    return np.concatenate(parts, axis=1)
+    wanted = [set(fs.split("+")) for _, fs in requests]
+    need = set().union(*wanted)
+    dx = np.diff(x, axis=1) if "d" in need else None
+    td = _TimeDomain(x) if "td" in need else None
+    td_d = _TimeDomain(dx) if dx is not None else None
+    covs = _log_covariance(([x] if "cov" in need else []) + ([dx] if dx is not None else []))
+    cov_x = covs[0] if "cov" in need else None
+    cov_d = covs[-1] if dx is not None else None
+    out = []
+    for (eps, _), names in zip(requests, wanted, strict=True):
+        parts = []
+        if "td" in names:
+            parts.append(td.features(eps))
+        if "cov" in names:
+            parts.append(cov_x)
+        if "d" in names:
+            parts += [td_d.features(eps), cov_d]
+        out.append(np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[0], 0), dtype=np.float32))
+    return out
