@@ -57,6 +57,24 @@ def test_hudgins_channels_and_monotone_signal() -> None:
     np.testing.assert_allclose(f[0, 3:6], [2.0, 2.0, 0.0], atol=1e-9)  # WL of a ramp -1 -> 1
 
 
+def test_feature_set_parts_are_td_cov_and_both_on_each_difference() -> None:
+    """classical_features joins its parts in the documented order: td, cov, d (first difference), dd
+    (second difference); requests sharing one pass give what each gives alone."""
+    from myosem_rt.profile.features import classical_features, classical_features_for, covariance_features
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 60, 3)) * [1.0, 4.0, 0.5]
+    eps = np.array([0.2, 0.5, 0.1])
+    d1, d2 = np.diff(x, axis=1), np.diff(x, n=2, axis=1)
+    want = np.concatenate([hudgins(x, eps), covariance_features(x), hudgins(d1, eps), covariance_features(d1),
+                           hudgins(d2, eps), covariance_features(d2)], axis=1)
+    np.testing.assert_allclose(classical_features(x, eps, "td+cov+d+dd"), want, atol=1e-6)
+    np.testing.assert_allclose(classical_features(x, eps, "td+cov+d"), want[:, : 2 * want.shape[1] // 3])
+    one, two = classical_features_for(x, [(eps, "td+cov+d+dd"), (2 * eps, "td")])
+    np.testing.assert_array_equal(one, classical_features(x, eps, "td+cov+d+dd"))
+    np.testing.assert_array_equal(two, hudgins(x, 2 * eps))
+
+
 def test_noise_threshold_follows_the_quiet_windows() -> None:
     rng = np.random.default_rng(0)
     quiet = rng.standard_normal((100, 40, 2)) * [1.0, 10.0]  # 20 % quiet: the 10th percentile is quiet

@@ -259,6 +259,7 @@ def test_device_only_profile_on_multiday(data_dir: Path, tmp_path: Path, capsys)
     assert "'Wrist Adduction' -> wrist_ulnar_deviation" in text and "labels: cue only" in text
     meta = json.loads(json_path(prof).read_text())
     assert meta["model"] is None and meta["layout"]["n_channels"] == 4 and meta["layout"]["fs"] == 2048.0
+    assert meta["feature_set"] == "td+cov+d+dd"  # "auto" without a model
     out = tmp_path / "e.json"
     assert cli.main(["-q", "eval", "--profile", str(prof), "--data", str(day4), "--episodes", "10",
                      "--bootstrap", "5", "--json", str(out)]) == 0

@@ -69,7 +69,7 @@ PARAPHRASES_3DC = {
 #: The 3DC gesture enrolled as a *new* gesture (from this typed description) in the new-gesture test.
 NEW_GESTURE = (10, "pinch", "pressing the tips of my thumb and index finger together")
 ANCHOR = "anchor: TD + LDA, cue labels"
-OURS = "MyoSem-RT profile (TD + cov + d [+ z with a model], activity labels, session adaptation)"
+OURS = "MyoSem-RT profile (TD + cov + d, + z with a model, + dd without; activity labels, session adaptation)"
 NO_ADAPT = "MyoSem-RT profile without session adaptation"
 POOLED = "pooled anchor: TD + LDA on the encoder's training users, no calibration"
 ANCHOR_ADAPT = "anchor + the same session adaptation"
@@ -117,10 +117,12 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float, config: d
     eps = noise_threshold(enrol.x)
     keep = _activity_keep(enrol, fraction)
     y, yt = enrol.label, test.label
-    # one computation of every classical part; its columns are td, cov, then both on the difference
-    full, fullt = classical_features(enrol.x, eps, "td+cov+d"), classical_features(test.x, eps, "td+cov+d")
+    # one computation of every classical part; its columns are td, cov, then both on the first and on the
+    # second difference
+    every, everyt = (classical_features(ws.x, eps, "td+cov+d+dd") for ws in (enrol, test))
     n_td = 4 * enrol.n_channels
-    n_tdcov = full.shape[1] // 2
+    n_tdcov = every.shape[1] // 3
+    full, fullt = every[:, : 2 * n_tdcov], everyt[:, : 2 * n_tdcov]
     td, tdt = full[:, :n_td], fullt[:, :n_td]
     tdcov, tdcovt = full[:, :n_tdcov], fullt[:, :n_tdcov]
     out = {ANCHOR: _r1(_fit_predict(td, y, tdt), yt),
@@ -128,6 +130,8 @@ def options(enrol: Any, test: Any, model: Any | None, fraction: float, config: d
            "TD + cov, cue labels": _r1(_fit_predict(tdcov, y, tdcovt), yt),
            "TD + cov, activity labels": _r1(_fit_predict(tdcov[keep], y[keep], tdcovt), yt),
            "TD + cov + d, cue labels": _r1(_fit_predict(full, y, fullt), yt),
+           "TD + cov + d + dd, activity labels": _r1(_fit_predict(every[keep], y[keep], everyt), yt),
+           "TD + cov + d, activity labels": _r1(_fit_predict(full[keep], y[keep], fullt), yt),
            ANCHOR_ADAPT: _r1(_fit_predict_adapted(td, y, tdt, parts or [len(test)],
                                                   AdaptSettings.from_config(config), test.hop / test.fs), yt)}
     if model is not None and data is not None:

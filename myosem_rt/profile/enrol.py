@@ -41,12 +41,14 @@ from myosem_rt.profile.profile import SOURCE_ENROL, ProfileError, UserProfile
 
 log = logging.getLogger(__name__)
 
-#: Feature set of new profiles: "auto" = td+cov+d, plus the trained encoder's embedding z when the profile
-#: has a model. Why both: for a wearer the encoder never saw (3DC subject folds) z adds nothing (0.849 vs
-#: 0.852 R@1), but where the encoder knows the wearer's other sessions (ciil-shift, myodisco-session) it
-#: carries what survives the drift (+6 points); docs/results/enrolment.md compares every set.
+#: Feature set of new profiles: "auto" = td+cov+d+dd without a model (any armband), td+cov+d plus the
+#: trained encoder's embedding z with one. Why z: for a wearer the encoder never saw (3DC subject folds) z
+#: adds nothing (0.849 vs 0.852 R@1), but where the encoder knows the wearer's other sessions (ciil-shift,
+#: myodisco-session) it carries what survives the drift (+6 points); docs/results/enrolment.md compares
+#: every set. Why dd only without a model: chosen on device-only 3DC and the simulated device (+0.3 / +0.2
+#: points, see features.FEATURE_SETS); with a model it would add per-hop cost on top of the encoder's.
 DEFAULT_FEATURES = "auto"
-AUTO_FEATURES = ("td+cov+d", "td+cov+d+z")  #: without, with a model
+AUTO_FEATURES = ("td+cov+d+dd", "td+cov+d+z")  #: without, with a model
 #: Text artefact used to embed descriptions when the profile has no model (any armband).
 DEFAULT_TEXT_MODEL = "3dc-armband"
 #: A class name is matched to a catalogue action when their cosine is at least this and the runner-up
