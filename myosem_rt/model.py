@@ -174,6 +174,16 @@ class MyoSemModel:
         wf = manifest.get("window_features")  # the encoder's window-level descriptors, when it has them
         self.feature_set: str | None = str(wf["set"]) if wf else None
         self.feature_eps = np.asarray(wf["eps"], dtype=np.float64) if wf else None
+        #: the stream's running feature statistics (myosem_rt.session_stats), when the encoder uses them
+        self.session_stats = None
+        if wf and wf.get("session") is not None:
+            from myosem_rt.session_stats import SessionStats
+
+            n = len(self.window_features(np.zeros((1, self.window, int(manifest["n_channels"]))))[0])
+            try:
+                self.session_stats = SessionStats.from_manifest(wf["session"], n)
+            except ValueError as exc:
+                raise ModelError(f"{model_dir}: manifest window_features.session: {exc}") from None
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 1, verify: bool = True) -> MyoSemModel:
@@ -186,12 +196,15 @@ class MyoSemModel:
         _check_io(model_dir, session, manifest)
         return cls(model_dir, manifest, session, arrays, classes)
 
-    def encode(self, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None) -> np.ndarray:
+    def encode(self, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None,
+               weights: np.ndarray | None = None) -> np.ndarray:
         """Windows ``x`` (N, W, C) and descriptors ``desc`` (N, P, C, 3) -> z (N, D) float32, unit norm.
 
         A single window ``(W, C)`` with ``(P, C, 3)`` is accepted too and gives ``(1, D)``. ``feat``: the
         windows' :meth:`window_features` when the caller has computed them already (a wearer profile does,
-        together with its own), else computed here.
+        together with its own), else computed here. With :attr:`session_stats` the windows are taken as the
+        stream's next ones, in time order (``weights``: hops each stands for, default 1; a new stream or
+        recording starts with :meth:`new_session`; :func:`myosem_rt.commands.eval.encode` does both).
         """
         x = np.asarray(x, dtype=np.float32)
         desc = np.asarray(desc, dtype=np.float32)
@@ -206,7 +219,8 @@ class MyoSemModel:
                              f"got {desc.shape}")
         feed = {"x": np.ascontiguousarray(x), "desc": np.ascontiguousarray(desc)}
         if self.feature_set is not None:
-            feed["feat"] = self.window_features(x) if feat is None else np.ascontiguousarray(feat, np.float32)
+            f = self.window_features(x) if feat is None else np.ascontiguousarray(feat, np.float32)
+            feed["feat"] = f if self.session_stats is None else self.session_stats.normalise(f, weights)
         (z,) = self.session.run(None, feed)
         return z
 
@@ -216,6 +230,11 @@ class MyoSemModel:
         from myosem_rt.profile.features import classical_features
 
         return np.ascontiguousarray(classical_features(x, self.feature_eps, self.feature_set or ""))
+
+    def new_session(self) -> None:
+        """Forget the stream's feature statistics (a new wearer, recording or stream); no-op without them."""
+        if self.session_stats is not None:
+            self.session_stats.reset()
 
     def encode_windows(self, x: np.ndarray) -> np.ndarray:
         """Embed filtered windows, computing their descriptors here (the batch path of training and eval)."""

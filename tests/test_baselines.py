@@ -151,10 +151,35 @@ def test_lda_baseline_end_to_end_on_toy_windows() -> None:
 
 
 def test_projected_model_replaces_only_encode() -> None:
-    inner = SimpleNamespace(window=40, prototypes=np.eye(3), encode=lambda x, d: "inner")
-    wrapped = ProjectedModel(inner, lambda x, d: np.zeros((len(x), 3)))
+    inner = SimpleNamespace(window=40, prototypes=np.eye(3), encode=lambda x, d: "inner", session_stats="enc")
+    wrapped = ProjectedModel(inner, lambda x, d, w=None: np.zeros((len(x), 3)))
     assert wrapped.window == 40 and wrapped.prototypes is inner.prototypes
     assert wrapped.encode(np.zeros((2, 40, 4)), None).shape == (2, 3)
+    assert wrapped.session_stats is None  # never the MyoSem encoder's statistics
+
+
+def test_lda_session_standardises_each_recording_by_its_own_running_statistics() -> None:
+    """Two 'wearers' whose channels differ in gain up to 20x (electrodes sit elsewhere): the session-
+    statistics anchor puts both on one scale, the plain anchor trained on one fails on the other."""
+    from train.baselines.run import fit_lda_session
+
+    rng = np.random.default_rng(0)
+    gains = np.array([[3.0, 1, 1, 0.5], [1, 3.0, 0.5, 1], [0.5, 1, 3.0, 2]])
+    y = np.arange(600) % 3
+    scale = np.where(np.arange(600)[:, None, None] < 300, 1.0, np.array([20.0, 0.2, 5.0, 0.05]))
+    x = (rng.standard_normal((600, 40, 4)) * gains[y][:, None, :] * scale).astype(np.float32)
+    train = SimpleNamespace(x=x[:300], file_index=np.zeros(300, int), start=np.arange(300) * 10, hop=10)
+    embed, info, stats, e_train = fit_lda_session(train, y[:300], BaselineConfig())
+    assert info["train_acc"] > 0.9 and e_train.shape == (300, 2)
+    model = ProjectedModel(SimpleNamespace(), embed, stats)
+    lda = ShrinkageLDA().fit(e_train, y[:300])
+    model.new_session()
+    # windows of a subsampled recording, each standing for 50 hops: the 2000-hop prior fades after ~40
+    loud = np.concatenate([model.encode(x[i : i + 50], None, np.full(50, 50.0)) for i in range(300, 600, 50)])
+    assert (lda.predict(loud[150:]) == y[450:]).mean() > 0.8  # once the session's statistics hold
+    plain, _ = fit_lda(x[:300], y[:300], BaselineConfig())
+    lda_plain = ShrinkageLDA().fit(plain(x[:300], None), y[:300])
+    assert (lda_plain.predict(plain(x[450:], None)) == y[450:]).mean() < 0.7
 
 
 # -- fairness: the same windows, no held-out class --------------------------------------------------------

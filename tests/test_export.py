@@ -237,3 +237,65 @@ def test_bad_window_feature_manifest_is_one_line_error(exported_wf, tmp_path, en
     with pytest.raises(ModelError, match="window_features") as err:
         MyoSemModel.load(out, verify=False)
     assert "\n" not in str(err.value)
+
+
+def test_session_statistics_travel_in_the_manifest_and_run_per_stream(exported_wf, tmp_path) -> None:
+    """An encoder trained with session statistics (ModelConfig.window_session_prior): the runtime keeps
+    the stream's running statistics, so one call on a sequence equals window-by-window calls, a new session
+    starts over, and eval's encode runs each recording from a fresh session in time order."""
+    from myosem_rt.commands.eval import encode
+    from myosem_rt.profile.features import classical_features
+    from myosem_rt.session_stats import SessionStats
+
+    src, net, eps = exported_wf
+    x, desc = windows(64)
+    feat = classical_features(x, eps, "td+cov+d")
+    stats = SessionStats(feat.mean(axis=0), feat.var(axis=0), prior_hops=20)
+    xp, dp = windows(32, seed=1)
+    protos = rtt.build_prototypes(fake_encode, [(VOCAB.name, c.class_id, c.action,
+                                                 [[c.t0], [c.t1], [c.t2], list(c.t3)]) for c in VOCAB])
+    out = tmp_path / "m"
+    (out / "text").mkdir(parents=True)
+    (out / "text" / rtt.MANIFEST).write_text(json.dumps({"format": rtt.FORMAT}))
+    write_model_dir(out, net.eval(), vocabulary=VOCAB, text_prototypes=protos,
+                    train_class_ids=[c.class_id for c in VOCAB], fs=FS, hop=10, dataset="3DC",
+                    runtime_config=load_config(), extra={"command": "pytest"},
+                    parity_windows=(xp, dp, classical_features(xp, eps, "td+cov+d")),
+                    window_features={"set": "td+cov+d", "eps": eps, "session": stats})
+    model = MyoSemModel.load(out)
+    assert model.session_stats is not None and model.session_stats.prior_hops == 20
+    xs, ds = windows(6, seed=4)
+    together = model.encode(xs, ds)
+    model.new_session()
+    one_by_one = np.concatenate([model.encode(xs[i : i + 1], ds[i : i + 1]) for i in range(6)])
+    np.testing.assert_allclose(one_by_one, together, atol=1e-5)
+    model.new_session()
+    f = classical_features(xs, eps, "td+cov+d")
+    with torch.no_grad():
+        z_torch = net(torch.from_numpy(xs), torch.from_numpy(ds),
+                      torch.from_numpy(SessionStats(stats.mean0, stats.var0, 20).normalise(f))).numpy()
+    np.testing.assert_allclose(model.encode(xs, ds), z_torch, atol=1e-4)
+    assert float(np.abs(model.encode(xs, ds) - z_torch).max()) > 1e-4  # the same windows again: moved on
+
+    class WS:  # two recordings, interleaved and out of time order
+        x, desc, hop = xs, ds, 10
+        file_index = np.array([0, 1, 0, 1, 0, 1])
+        start = np.array([20, 0, 0, 10, 10, 20])
+        def __len__(self) -> int:
+            return 6
+
+    z = encode(model, WS(), batch=2)
+    model.new_session()
+    want_a = model.encode(xs[[2, 4, 0]], ds[[2, 4, 0]])
+    model.new_session()
+    want_b = model.encode(xs[[1, 3, 5]], ds[[1, 3, 5]])
+    np.testing.assert_allclose(z[[2, 4, 0]], want_a, atol=1e-5)
+    np.testing.assert_allclose(z[[1, 3, 5]], want_b, atol=1e-5)
+
+    manifest = json.loads((out / rtt.MANIFEST).read_text())
+    manifest["window_features"]["session"]["mean"] = [0.0]
+    bad = broken_copy(out, tmp_path / "bad")
+    (bad / rtt.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="window_features.session") as err:
+        MyoSemModel.load(bad, verify=False)
+    assert "\n" not in str(err.value)

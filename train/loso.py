@@ -8,8 +8,9 @@ anchor beside it says nothing about whether the network earns its cost. Here eac
 
 - ``myosem``: ``myosem train`` with the training config (default ``myosem-small``);
 - each ablation config given (``--ablate``, e.g. ``ablate-window-features``), the same command otherwise;
-- the baselines (default ``lda`` = Hudgins TD + LDA, and ``cnn-bilstm``): ``python -m train.baselines`` on
-  exactly that fold's MyoSem training windows and test windows (:mod:`train.baselines.run`).
+- the baselines (default ``lda`` = Hudgins TD + LDA, ``lda-session`` = the same with MyoSem-RT's session
+  statistics of its features, and ``cnn-bilstm``): ``python -m train.baselines`` on exactly that fold's
+  MyoSem training windows and test windows (:mod:`train.baselines.run`).
 
 Every job is a subprocess run by :func:`train.suite.run_jobs` (one at a time, skipped when done, resumed
 from checkpoints; logs under ``<runs>/logs``); stage 1 is trained once and copied to the other folds. The
@@ -40,7 +41,7 @@ SUITES: dict[str, tuple[str, tuple[tuple[int, ...], ...]]] = {
     "3dc": ("3dc-user", ((1, 4, 7, 10, 13, 14), (2, 5, 8, 11, 15, 16), (3, 6, 9, 12, 17, 18))),
     "myo": ("myo-user", ((1, 4, 7, 10, 13, 16, 19), (2, 5, 8, 11, 14, 17, 20), (3, 6, 9, 12, 15, 18, 21))),
 }
-DEFAULT_BASELINES = ("lda", "cnn-bilstm")
+DEFAULT_BASELINES = ("lda", "lda-session", "cnn-bilstm")
 METRICS = (("emg_to_text", "R@1"), ("emg_to_text", "MRR"), ("text_to_emg", "R@1"))
 
 
@@ -150,8 +151,9 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
 
 def bench_loso(args: Any, config: dict[str, Any]) -> int:
     """``myosem bench loso --suite 3dc|myo --data DIR [--runs DIR] [--results DIR] [--train-config NAME]
-    [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full] [--max-windows-per-file N]
-    [--dry-run]``; the baselines train on the windows MyoSem's manifest records, so they follow N."""
+    [--ablate NAME ...] [--baselines lda,lda-session,cnn-bilstm] [--recipe reduced|full]
+    [--max-windows-per-file N] [--dry-run]``; the baselines train on the windows MyoSem's manifest
+    records, so they follow N."""
     from myosem_rt.profile.profile import _atomic_write
     from train.suite import run_jobs
 

@@ -34,6 +34,7 @@ from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.enrol import enrol_settings
 from myosem_rt.profile.features import classical_features, noise_threshold
+from myosem_rt.session_stats import SessionStats, hop_weights, recording_order
 from myosem_rt.vocab import list_vocabularies, load_vocabulary
 from train.data import WindowSet, load_windows
 from train.emg.export import write_manifest, write_model_dir
@@ -222,18 +223,30 @@ def _stage1(cfg: TrainConfig, vocab: Any, held_out: frozenset[int], out_dir: Pat
     marker.write_text(json.dumps({"key": key, "vocabularies": names, "held_out": held}) + "\n")
 
 
-def window_features_of(train: WindowSet, feature_set: str, fit: np.ndarray,
-                       chunk: int = 8192) -> dict[str, Any] | None:
+def window_features_of(train: WindowSet, feature_set: str, fit: np.ndarray, chunk: int = 8192,
+                       session_prior: float = 0.0) -> dict[str, Any] | None:
     """The encoder's window-level features of every training window (``ModelConfig.window_features``):
-    ``{"set", "eps", "feat" (N, F)}``, the noise threshold fitted on the ``fit`` windows; None when off.
-    The runtime computes the same features from each window (:meth:`myosem_rt.model.MyoSemModel.encode`)."""
+    ``{"set", "eps", "feat" (N, F), "session"}``, the noise threshold fitted on the ``fit`` windows; None
+    when off. With ``session_prior`` > 0 each recording's features are standardised by its own running
+    statistics in time order (:mod:`myosem_rt.session_stats`, ``session`` its population prior), as the
+    runtime does per stream (:meth:`myosem_rt.model.MyoSemModel.encode`)."""
     if not feature_set:
         return None
     eps = noise_threshold(train.x[fit])
     feat = np.concatenate([classical_features(train.x[i:i + chunk], eps, feature_set)
-                           for i in range(0, len(train), chunk)])
+                           for i in range(0, len(train.x), chunk)])
     log.info("window features %s: %d per window, %d windows", feature_set, feat.shape[1], len(feat))
-    return {"set": feature_set, "eps": eps, "feat": feat}
+    stats = None
+    if session_prior > 0:
+        stats = SessionStats(feat.mean(axis=0, dtype=np.float64), feat.var(axis=0, dtype=np.float64),
+                             session_prior)
+        for order in recording_order(train):
+            stats.reset()
+            weights = None if train.start is None else hop_weights(train.start[order], train.hop)
+            feat[order] = stats.normalise(feat[order], weights)
+        stats.reset()  # handed to the export as the population prior only
+        log.info("window features: session statistics per recording (prior %g hops)", session_prior)
+    return {"set": feature_set, "eps": eps, "feat": feat, "session": stats}
 
 
 def _file_summary(files: list[Path]) -> list[dict[str, str]]:
@@ -291,7 +304,8 @@ def run_training(
         protos = text_protos.select(vocab.name)
         rows = [int(np.flatnonzero(protos.class_id == c)[0]) for c in classes]
         fit = np.sort(np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.norm_windows])
-        wf = window_features_of(train, cfg.model.window_features, fit)
+        wf = window_features_of(train, cfg.model.window_features, fit,
+                                session_prior=cfg.model.window_session_prior)
         dims = Dims(train.n_channels, train.window, train.patch, len(classes), protos.prototypes.shape[1],
                     0 if wf is None else wf["feat"].shape[1])
 

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train: also time stage 2 with torch's nn.Dropout, alternating rounds (the speed-up)")
     p.add_argument("--runs", metavar="DIR", help="loso: run folders (default runs/loso/SUITE)")
     p.add_argument("--ablate", nargs="+", metavar="CONFIG", help="loso: ablation training configs")
-    p.add_argument("--baselines", metavar="LIST", help="loso: baselines (default lda,cnn-bilstm)")
+    p.add_argument("--baselines", metavar="LIST", help="loso: baselines (default lda,lda-session,cnn-bilstm)")
     p.add_argument("--recipe", choices=("reduced", "full"), default="reduced",
                    help="loso: the CPU recipe (default) or the full one (GPU)")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",

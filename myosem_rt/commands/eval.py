@@ -127,12 +127,32 @@ def _checked_loader(model: Any, model_dir: str):
 
 
 def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
-    """(N, D) embeddings of every window of ``ws``, encoded in batches."""
+    """(N, D) embeddings of every window of ``ws``, encoded in batches.
+
+    An encoder with session statistics (:mod:`myosem_rt.session_stats`, also under a wearer profile) sees
+    each recording of ``ws`` as its own stream: from a fresh session, in time order, each window weighted by
+    the hops it stands for (a subsampled recording gets the statistics its full stream would have had;
+    under a profile every window counts one hop)."""
     import numpy as np
 
-    parts = [np.asarray(model.encode(ws.x[i : i + batch], ws.desc[i : i + batch]), dtype=np.float32)
-             for i in range(0, len(ws), batch)]
-    return np.concatenate(parts) if parts else np.empty((0, model.prototypes.shape[1]), np.float32)
+    from myosem_rt.session_stats import hop_weights, recording_order
+
+    out = np.empty((len(ws), model.prototypes.shape[1]), np.float32)
+    base = model if getattr(model, "session_stats", None) is not None else getattr(model, "base_model", None)
+    if getattr(base, "session_stats", None) is None:
+        for i in range(0, len(ws), batch):
+            out[i : i + batch] = model.encode(ws.x[i : i + batch], ws.desc[i : i + batch])
+        return out
+    for order in recording_order(ws):
+        base.new_session()
+        start = getattr(ws, "start", None)
+        w = hop_weights(start[order], ws.hop) if start is not None and model is base else None
+        for i in range(0, len(order), batch):
+            idx = order[i : i + batch]
+            kw = {} if w is None else {"weights": w[i : i + batch]}
+            out[idx] = model.encode(ws.x[idx], ws.desc[idx], **kw)
+    base.new_session()
+    return out
 
 
 def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,

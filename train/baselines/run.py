@@ -45,17 +45,21 @@ import torch.nn.functional as F
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.features import hudgins, noise_threshold
 from myosem_rt.profile.lda import ShrinkageLDA
+from myosem_rt.session_stats import SessionStats, hop_weights, recording_order
 from train.baselines.nets import NETS, BaselineNet
 from train.emg.losses import info_nce_to_prototypes
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("lda", *NETS)
+BASELINES = ("lda", "lda-session", *NETS)
 #: Display names (the report's rows).
-TITLES = {"lda": "Hudgins TD + LDA", "tcn": "TCN", "cnn-bilstm": "CNN-BiLSTM", "atzori-cnn": "Atzori CNN"}
+TITLES = {"lda": "Hudgins TD + LDA", "lda-session": "Hudgins TD + LDA, session statistics", "tcn": "TCN",
+          "cnn-bilstm": "CNN-BiLSTM", "atzori-cnn": "Atzori CNN"}
 EMBED_BATCH = 1024
+#: lda-session: the prior of its running feature statistics, in hops (MyoSem-RT's own default).
+SESSION_PRIOR_HOPS = 2000.0
 
-Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (x (N, W, C), desc) -> (N, d)
+Embed = Callable[..., np.ndarray]  # (x (N, W, C), desc, weights=None) -> (N, d)
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,39 @@ def fit_lda(x: np.ndarray, y: np.ndarray, cfg: BaselineConfig) -> tuple[Embed, d
     lda = ShrinkageLDA(cfg.shrinkage).fit((feats - mean) / std, y)
     acc = float((lda.predict((feats - mean) / std) == y).mean())
 
-    def embed(xb: np.ndarray, _desc: np.ndarray) -> np.ndarray:
+    def embed(xb: np.ndarray, _desc: np.ndarray, _weights: np.ndarray | None = None) -> np.ndarray:
         return lda.transform((hudgins(xb, eps) - mean) / std).astype(np.float32)
 
     return embed, {"train_acc": acc, "shrinkage": lda.shrinkage_, "embed_dim": int(lda.scalings_.shape[1]),
                    "noise_threshold": eps.tolist()}
+
+
+def fit_lda_session(train: Any, y: np.ndarray, cfg: BaselineConfig
+                    ) -> tuple[Embed, dict[str, Any], SessionStats, np.ndarray]:
+    """The anchor with MyoSem-RT's session statistics (:mod:`myosem_rt.session_stats`): Hudgins features
+    standardised by each recording's running statistics in time order (training recordings; at test the
+    stream's), then the same shrinkage LDA. Returns (embed, info, the test-time statistics, the training
+    windows' embedding)."""
+    eps = noise_threshold(train.x)
+    raw = hudgins(train.x, eps).astype(np.float64)
+    stats = SessionStats(raw.mean(0), raw.var(0), SESSION_PRIOR_HOPS)
+    feats = np.empty_like(raw, dtype=np.float32)
+    for order in recording_order(train):
+        stats.reset()
+        feats[order] = stats.normalise(raw[order], None if train.start is None
+                                       else hop_weights(train.start[order], train.hop))
+    stats.reset()
+    mean, std = feats.mean(0), feats.std(0) + 1e-6
+    lda = ShrinkageLDA(cfg.shrinkage).fit((feats - mean) / std, y)
+    acc = float((lda.predict((feats - mean) / std) == y).mean())
+
+    def embed(xb: np.ndarray, _desc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        f = stats.normalise(hudgins(xb, eps), weights)
+        return lda.transform((f - mean) / std).astype(np.float32)
+
+    info = {"train_acc": acc, "shrinkage": lda.shrinkage_, "embed_dim": int(lda.scalings_.shape[1]),
+            "noise_threshold": eps.tolist(), "session_prior_hops": SESSION_PRIOR_HOPS}
+    return embed, info, stats, lda.transform((feats - mean) / std).astype(np.float32)
 
 
 def _batches(n: int, size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
@@ -143,7 +175,7 @@ def fit_net(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
                  history[-1]["acc"])
     net.eval()
 
-    def embed(xb: np.ndarray, _desc: np.ndarray) -> np.ndarray:
+    def embed(xb: np.ndarray, _desc: np.ndarray, _weights: np.ndarray | None = None) -> np.ndarray:
         with torch.no_grad():
             parts = [net.embed(torch.as_tensor(np.ascontiguousarray(xb[i])).float().to(device)).cpu().numpy()
                      for i in _batches(len(xb), EMBED_BATCH)]
@@ -199,16 +231,22 @@ def fit_projection(e: np.ndarray, y: np.ndarray, prototypes: np.ndarray, cfg: Ba
 
 class ProjectedModel:
     """A MyoSem model object whose ``encode`` is a baseline's: everything else (window spec, filters,
-    prototypes, class ids, vocabulary) is the MyoSem model's, so evaluation is identical."""
+    prototypes, class ids, vocabulary) is the MyoSem model's, so evaluation is identical. Session
+    statistics are the baseline's own (lda-session), never the MyoSem encoder's."""
 
-    def __init__(self, model: Any, encode: Embed) -> None:
+    def __init__(self, model: Any, encode: Embed, session_stats: SessionStats | None = None) -> None:
         self._model, self._encode = model, encode
+        self.session_stats = session_stats
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def encode(self, x: np.ndarray, desc: np.ndarray) -> np.ndarray:
-        return self._encode(np.asarray(x, dtype=np.float32), desc)
+    def new_session(self) -> None:
+        if self.session_stats is not None:
+            self.session_stats.reset()
+
+    def encode(self, x: np.ndarray, desc: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return self._encode(np.asarray(x, dtype=np.float32), desc, weights)
 
 
 # -- one protocol ----------------------------------------------------------------------------------------
@@ -267,13 +305,17 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     for name in names:
         t0 = time.perf_counter()
         log.info("baseline %s on %s: %d training windows, classes %s", name, sp.name, len(train), classes)
+        stats, e_train = None, None
         if name == "lda":
             embed, info = fit_lda(train.x, y, cfg)
+        elif name == "lda-session":
+            embed, info, stats, e_train = fit_lda_session(train, y, cfg)
         else:
             embed, info = fit_net(name, train.x, y, len(classes), cfg)
-        proj, pinfo = fit_projection(embed(train.x, train.desc), y, model.prototypes[rows], cfg)
+        e_train = embed(train.x, train.desc) if e_train is None else e_train
+        proj, pinfo = fit_projection(e_train, y, model.prototypes[rows], cfg)
         fit_s = time.perf_counter() - t0
-        projected = ProjectedModel(model, lambda x, d, e=embed, p=proj: p(e(x, d)))
+        projected = ProjectedModel(model, lambda x, d, w=None, e=embed, p=proj: p(e(x, d, w)), stats)
         result = evaluate(projected, str(model_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
                           held_out=sp.held_out_classes, seed=training["seed"],
                           max_windows_per_file=training.get("max_windows_per_file"))

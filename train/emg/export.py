@@ -160,8 +160,11 @@ def write_model_dir(
                    **({"feat": ["N", dims.n_features]} if dims.n_features else {})},
         **({"window_features": {"set": str(window_features["set"]),
                                 "eps": [float(v) for v in window_features["eps"]],
+                                **({"session": window_features["session"].to_manifest()}
+                                   if window_features.get("session") is not None else {}),
                                 "note": "feat = myosem_rt.profile.features.classical_features(x, eps, set), "
-                                        "computed by the runtime from each filtered window"}}
+                                        "computed by the runtime from each filtered window; with session: "
+                                        "then standardised by myosem_rt.session_stats.SessionStats"}}
            if dims.n_features else {}),
         "output": {"z": ["N", dims.text_dim]},
         "classes": {"n": len(classes), "train_class_ids": sorted(trained),

@@ -87,6 +87,10 @@ class ModelConfig:
     #: ``td+cov+d``; :mod:`myosem_rt.profile.features`, computed outside the graph like the patch
     #: descriptors) injected into every token by a third gated residual; "" = off (the paper's encoder).
     window_features: str = ""
+    #: Session statistics of the window features (:mod:`myosem_rt.session_stats`): each feature
+    #: standardised by the running mean / variance of its recording (training) or stream (runtime), the
+    #: population's statistics worth this many hops as the prior; 0 = off (one global standardisation).
+    window_session_prior: float = 0.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -96,6 +100,9 @@ class ModelConfig:
         if self.window_features not in ("", *CLASSICAL_SETS):
             raise ValueError(f"window_features must be '' or one of {', '.join(CLASSICAL_SETS)}, "
                              f"got {self.window_features!r}")
+        if not isinstance(self.window_session_prior, (int, float)) or self.window_session_prior < 0:
+            raise ValueError(f"window_session_prior must be a number of hops >= 0 (0 = off), "
+                             f"got {self.window_session_prior!r}")
         sizes = (self.d_model, self.n_layers, self.n_heads, self.ff_mult, self.codebook_size, self.n_queries)
         if min(sizes) < 1:
             raise ValueError("sizes must be >= 1")
