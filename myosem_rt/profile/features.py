@@ -68,10 +68,13 @@ class _TimeDomain:
     batch, so that the features for several thresholds (live: the encoder's training eps and the wearer
     profile's own) cost one pass over the samples plus two comparisons per threshold."""
 
-    def __init__(self, x: np.ndarray, log_amplitude: bool = True) -> None:
-        d = np.diff(x, axis=1)  # (N, W-1, C): x_{i+1} - x_i
+    def __init__(self, x: np.ndarray, log_amplitude: bool = True, d: np.ndarray | None = None,
+                 abs_x: np.ndarray | None = None) -> None:
+        # d, abs_x: np.diff(x, axis=1) and |x| when the caller has them (a chain x -> dx -> ddx shares them)
+        d = np.diff(x, axis=1) if d is None else d  # (N, W-1, C): x_{i+1} - x_i
         self.abs_d = np.abs(d)
-        mav, wl = np.abs(x).mean(axis=1), self.abs_d.sum(axis=1)
+        mav = (np.abs(x) if abs_x is None else abs_x).mean(axis=1)
+        wl = self.abs_d.sum(axis=1)
         if log_amplitude:
             mav, wl = np.log(mav + _LOG_EPS), np.log(wl + _LOG_EPS)
         self.amplitude = (mav, wl)
@@ -166,11 +169,14 @@ def classical_features_for(x: np.ndarray, requests: list[tuple[np.ndarray | floa
     x = np.asarray(x, dtype=np.float64)  # once: every part computes in float64
     wanted = [set(fs.split("+")) for _, fs in requests]
     need = set().union(*wanted)
-    dx = np.diff(x, axis=1) if need & {"d", "dd"} else None
-    ddx = np.diff(dx, axis=1) if "dd" in need else None
-    td = _TimeDomain(x) if "td" in need else None
-    td_d = _TimeDomain(dx) if "d" in need else None
-    td_dd = _TimeDomain(ddx) if ddx is not None else None
+    # the chain x -> dx -> ddx (-> its difference, for ddx's own TD), each difference and |.| computed once
+    dx = np.diff(x, axis=1) if need & {"td", "d", "dd"} else None
+    ddx = np.diff(dx, axis=1) if need & {"d", "dd"} else None
+    td = _TimeDomain(x, d=dx) if "td" in need else None
+    td_d = _TimeDomain(dx, d=ddx, abs_x=None if td is None else td.abs_d) if "d" in need else None
+    td_dd = None
+    if "dd" in need:
+        td_dd = _TimeDomain(ddx, d=np.diff(ddx, axis=1), abs_x=None if td_d is None else td_d.abs_d)
     cov_of = [name for name in ("cov", "d", "dd") if name in need]
     signal = {"cov": x, "d": dx, "dd": ddx}
     covs = dict(zip(cov_of, _log_covariance([signal[n] for n in cov_of]), strict=True))
