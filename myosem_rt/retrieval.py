@@ -110,7 +110,9 @@ def emg_to_text(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto
     """EMG -> text retrieval of ``z`` (N, D) with true ``labels`` (N,) against ``prototypes`` (K, D).
 
     Returns ``{"R@k": .., "MRR": .., "std": {...}, "chance": {...}, "n": N, "n_candidates": K,
-    "per_class": {class id: R@1 over its windows}}``.
+    "per_class": {class id: R@1 over its windows}, "confusion": {"class_ids", "counts"}}`` (counts[i][j]:
+    windows of the i-th class of ``class_ids`` whose best-ranked description is the j-th candidate's, in
+    ``proto_ids`` order).
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     z = np.asarray(z)
@@ -142,7 +144,18 @@ def emg_to_text_scores(scores: np.ndarray, labels: np.ndarray, proto_ids: Sequen
     out["n"] = int(labels.size)
     out["n_candidates"] = int(len(proto_ids))
     out["per_class"] = {int(c): float(per["R@1"][labels == c].mean()) for c in np.unique(labels)}
+    out["confusion"] = confusion(scores.argmax(axis=1), labels, proto_ids)
     return out
+
+
+def confusion(best: np.ndarray, labels: np.ndarray, proto_ids: Sequence[int]) -> dict[str, Any]:
+    """``{"class_ids": the true classes present, "counts": (n_true, K) list}``: for each true class, how
+    many of its windows ranked each candidate (column ``j`` = ``proto_ids[j]``) first."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    present = np.unique(labels)
+    counts = np.zeros((present.size, len(proto_ids)), dtype=np.int64)
+    np.add.at(counts, (np.searchsorted(present, labels), np.asarray(best, dtype=np.int64)), 1)
+    return {"class_ids": [int(c) for c in present], "counts": counts.tolist()}
 
 
 def sample_episodes(labels: np.ndarray, classes: Sequence[int], episodes: int, seed: int = 0) -> np.ndarray:

@@ -209,3 +209,42 @@ def test_activity_labels_score_only_the_held_gesture(monkeypatch: pytest.MonkeyP
     kept = load_windows([ciil_train], CONFIG, activity_fraction=0.5)
     assert c["labels"] == "cue" and a["labels"] == "activity"
     assert a["n_windows"] == len(kept) < c["n_windows"] == len(load_windows([ciil_train], CONFIG))
+
+
+def test_confusion_counts_match_the_per_class_recall() -> None:
+    from myosem_rt.retrieval import confusion, emg_to_text_scores
+
+    labels = np.array([3, 3, 3, 5, 5, 9])
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.8, 0.1, 0.1],
+                       [0.1, 0.9, 0.0], [0.0, 0.2, 0.8], [0.1, 0.1, 0.8]])
+    e2t = emg_to_text_scores(scores, labels, [3, 5, 9], n_resamples=5)
+    assert e2t["confusion"] == {"class_ids": [3, 5, 9], "counts": [[2, 1, 0], [0, 1, 1], [0, 0, 1]]}
+    assert e2t["per_class"] == {3: pytest.approx(2 / 3), 5: 0.5, 9: 1.0}
+    assert confusion(np.array([1]), np.array([7]), [3, 7])["counts"] == [[0, 1]]
+
+
+@pytest.mark.realdata
+def test_eval_prints_the_confusion_matrix_and_plots_it(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                       ciil_train: Path, centroid_model: FakeModel) -> None:
+    pytest.importorskip("matplotlib")
+    plot, out = tmp_path / "confusion.png", tmp_path / "e.json"
+    argv = ["--data", str(ciil_train), "--plot", str(plot), "--json", str(out), "--bootstrap", "5"]
+    assert _main(monkeypatch, centroid_model, argv) == 0
+    text = capsys.readouterr().out
+    e2t = json.loads(out.read_text())["emg_to_text"]
+    counts = np.array(e2t["confusion"]["counts"])
+    assert counts.sum() == e2t["n"] and "per class (EMG->text R@1" in text
+    for i, c in enumerate(e2t["confusion"]["class_ids"]):  # the diagonal share is the class's R@1
+        j = centroid_model.class_ids.index(c)
+        assert counts[i, j] / counts[i].sum() == pytest.approx(e2t["per_class"][str(c)])
+        assert f"class {c}" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # an existing plot is not overwritten, a folder that is missing or a name that is not .png is refused,
+    # all before any work
+    encoded = len(centroid_model.seen_x)
+    for bad, message in ((plot, "file exists"), (tmp_path / "no" / "c.png", "does not exist"),
+                         (tmp_path / "c.jpg", "expected a .png")):
+        assert _main(monkeypatch, centroid_model, ["--data", str(ciil_train), "--plot", str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and len(centroid_model.seen_x) == encoded, err

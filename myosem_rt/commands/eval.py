@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=200, help="EMG->text bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsampling, episodes and bootstrap")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the confusion matrix to this PNG (matplotlib)")
     p.add_argument("--profile", metavar="PATH",
                    help="score the wearer's profile (myosem enrol) instead of the bare model; the "
                         "enrolment's own windows are never scored")
@@ -103,6 +104,14 @@ def enrolment_mask(profile: Any, repetitions: tuple[int, int] | None):
         return keep
 
     return mask
+
+
+def _class_names(model: Any) -> dict[int, str]:
+    """{class id: name} of the candidates a model (or a profile view) ranks."""
+    names = getattr(model, "class_names", None) or [str(c) for c in model.class_ids]
+    if isinstance(names, dict):
+        return {int(c): str(names.get(c, c)) for c in model.class_ids}
+    return {int(c): str(n) for c, n in zip(model.class_ids, names, strict=True)}
 
 
 def _load_model(path: str) -> Any:
@@ -266,6 +275,10 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         raise ConfigError("eval: give --model DIR, or --profile PATH (its model is used)")
     if args.json:
         check_output(args.json)
+    if args.plot:
+        from myosem_rt.confusion import check_plot_output
+
+        check_plot_output(args.plot)
     model = _load_model(args.model) if args.model else None
     name = args.model
     profile = None
@@ -300,6 +313,15 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         log.warning("eval: %d windows of classes the profile does not have were not scored",
                     result["left_out_windows"])
     sys.stdout.write(format_table(result))
+    from myosem_rt.confusion import format_confusion, plot_confusion
+
+    names = _class_names(model)
+    e2t = result["emg_to_text"]
+    sys.stdout.write(format_confusion(e2t["confusion"], names, model.class_ids, e2t["per_class"]))
+    if args.plot:
+        plot_confusion(e2t["confusion"], names, model.class_ids, args.plot,
+                       title=f"{name} on {args.data}: EMG->text R@1 {e2t['R@1']:.3f}")
+        log.info("eval: confusion matrix drawn to %s", args.plot)
     if args.json:
         out = Path(args.json)
         out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
