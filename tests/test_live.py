@@ -175,6 +175,21 @@ def test_live_labels_agree_with_ground_truth_and_with_eval(live_run: dict[str, A
 
 @pytest.mark.realdata
 @pytest.mark.lsl
+def test_jsonl_hops_carry_the_sources_ground_truth(live_run: dict[str, Any]) -> None:
+    """Each hop's ``truth`` is the replay's marker in force at the window's last sample, as a plain pylsl
+    reader of the same marker stream sees it (unknown only before live's own marker inlet connected)."""
+    rows, markers = live_run["rows"], live_run["markers"]
+    known = [r for r in rows if r["truth"] is not None]
+    assert len(known) > 0.7 * len(rows) and all(r["truth"] is None for r in rows[: rows.index(known[0])])
+    agree = 0
+    for r in known:
+        before = [m for m in markers if m[0] <= r["t"]]
+        agree += bool(before) and (r["truth"]["id"], r["truth"]["name"]) == tuple(before[-1][1])
+    assert agree == len(known), f"{agree} of {len(known)} hops agree with the markers"
+
+
+@pytest.mark.realdata
+@pytest.mark.lsl
 def test_results_stream_is_readable_by_plain_pylsl(live_run: dict[str, Any], model_dir: Path) -> None:
     from myosem_rt.model import MyoSemModel
 

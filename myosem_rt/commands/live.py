@@ -3,7 +3,9 @@
 Per hop the model ranks the class descriptions for the latest window (:mod:`myosem_rt.live.engine`); the
 shown label (smoothed, low-confidence hops rejected, a change shown after a dwell), the top-K and the
 per-hop latency go to the LSL streams ``myosem-results`` / ``myosem-results-labels`` and to ``--jsonl`` (or
-a terminal view). Runs until ``--duration`` or Ctrl-C;
+a terminal view). When the source publishes a marker stream ``<name>-labels`` (a replay does), each
+``--jsonl`` hop carries its ground truth (``truth``: id and name, :mod:`myosem_rt.live.truth`), so online
+accuracy can be computed from the file. Runs until ``--duration`` or Ctrl-C;
 a stream that stops is waited for (the consumer logs it lost and recovered) and hops resume.
 """
 
@@ -121,6 +123,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         return monitor.run(argparse.Namespace(name=args.name, type=args.type, source_id=args.source_id,
                                               duration=args.duration), config)
     sinks: list[Any] = []
+    truth = None
     try:
         sinks.append(ResultOutlet(model, settings.results_name, consumer.inlet.source_id,
                                   model.fs / model.hop))
@@ -129,11 +132,17 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         if args.jsonl != "-":
             sinks.append(TerminalView())
         engine = LiveEngine(model, settings)
-        hops = run_live(consumer, engine, sinks, args.duration)
+        from myosem_rt.live.truth import MARKER_LOOKUP_S, MARKER_SUFFIX, GroundTruth, open_markers
+
+        inlet = open_markers(consumer.inlet.name + MARKER_SUFFIX, MARKER_LOOKUP_S)  # a replay has one
+        truth = None if inlet is None else GroundTruth(inlet)
+        hops = run_live(consumer, engine, sinks, args.duration, truth=truth)
         log.info("live: %d hops; %d gap(s) in the stream (%d samples)", hops, consumer.n_gaps,
                  consumer.gap_samples)
     finally:
         for sink in reversed(sinks):
             sink.close()
+        if truth is not None:  # inlets before the outlets they read: markers, then EMG
+            truth.close()
         consumer.close()
     return 0

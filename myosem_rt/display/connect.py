@@ -23,17 +23,12 @@ from typing import Any
 
 from myosem_rt.display.worker import LiveWorker
 from myosem_rt.live.engine import LiveSettings
+from myosem_rt.live.truth import MARKER_LOOKUP_S, MARKER_SUFFIX, open_markers
 from myosem_rt.stream.consumer import StreamConsumer
 from myosem_rt.stream.inlet import StreamSelector, resolve_stream
 
-# isort: split
-import pylsl  # after myosem_rt (LSLAPICFG)
-
 log = logging.getLogger(__name__)
 
-#: Seconds to look for the marker stream of a stream found by type/source_id (a real armband has none).
-MARKER_LOOKUP_S = 1.0
-MARKER_SUFFIX = "-labels"
 
 
 @dataclass
@@ -48,17 +43,6 @@ class LiveSession:
 
     def close(self) -> None:
         self.worker.stop()
-
-
-def open_markers(name: str, timeout_s: float) -> pylsl.StreamInlet | None:
-    """The ground-truth marker inlet named ``name``, or None when it is not visible within ``timeout_s``."""
-    found = pylsl.resolve_byprop("name", name, 1, timeout_s)
-    if not found:
-        log.info("no marker stream '%s': no ground truth shown", name)
-        return None
-    inlet = pylsl.StreamInlet(found[0], processing_flags=pylsl.proc_clocksync)
-    inlet.open_stream(timeout=timeout_s)
-    return inlet
 
 
 def choose_model(model_arg: str | None, n_channels: int, fs: float, stream: str) -> Any | None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.live.engine import LiveEngine, LiveSettings, Result
+from myosem_rt.live.truth import GroundTruth
 from myosem_rt.query import NO_TRUTH, History
 from myosem_rt.stream.consumer import StreamConsumer
 from myosem_rt.stream.ring import RingBuffer
@@ -79,7 +80,7 @@ class LiveWorker:
                  history_s: float = 60.0) -> None:
         self.consumer = consumer
         self.settings = settings
-        self._marker_inlet = markers
+        self._truth_source = None if markers is None else GroundTruth(markers)
         p = consumer.pipeline
         self.fs, self.n_channels = p.fs, p.n_channels
         self.hop_s = p.spec.hop / p.fs
@@ -96,8 +97,8 @@ class LiveWorker:
         self._pending: Any | None = None
         self._view = RingBuffer(max(1, math.ceil(view_s * self.fs)), self.n_channels)
         self._activation = np.zeros(self.n_channels)
-        self._markers: list[tuple[float, int, str]] = []  # (LSL time, class id, name)
-        self.truth_names: dict[int, str] = {}  #: ground-truth class id -> name, from the markers seen
+        #: ground-truth class id -> name, from the markers seen
+        self.truth_names: dict[int, str] = {} if self._truth_source is None else self._truth_source.names
         self._truth: tuple[int, str] | None = None
         self._result: Result | None = None
         self._latencies: deque[float] = deque(maxlen=LATENCY_HOPS)
@@ -121,9 +122,9 @@ class LiveWorker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5.0)
-        if self._marker_inlet is not None:
-            self._marker_inlet.close_stream()
-            self._marker_inlet = None
+        if self._truth_source is not None:
+            self._truth_source.close()
+            self._truth_source = None
         self.consumer.close()
 
     def __enter__(self) -> LiveWorker:
@@ -238,13 +239,14 @@ class LiveWorker:
                         self.history = self._make_history(view)
             windows = consumer.poll(0.05)
             arrival = consumer.inlet.last_arrival if windows else None
-            self._pull_markers()
+            if self._truth_source is not None:
+                self._truth_source.pull()
             if self.origin is None and pipeline.n_samples and pipeline.last_timestamp is not None:
                 self.origin = pipeline.last_timestamp - (pipeline.n_samples - 1) / self.fs
             hops = []
             for w in windows:
                 activation = w.descriptors[:, :, 0].mean(axis=0)
-                truth = self._truth_at(w.timestamp)
+                truth = None if self._truth_source is None else self._truth_source.at(w.timestamp)
                 result = z = None
                 if self._engine is not None:
                     result = self._engine.step(w, arrival)
@@ -278,23 +280,3 @@ class LiveWorker:
             elif now - t_rate >= 1.0:
                 self._rate = (pipeline.n_samples - counted) / (now - t_rate)
                 counted, t_rate = pipeline.n_samples, now
-
-    def _pull_markers(self) -> None:
-        if self._marker_inlet is None:
-            return
-        texts, stamps = self._marker_inlet.pull_chunk(timeout=0.0)
-        for m, t in zip(texts, stamps, strict=True):
-            ident, _, name = str(m[0]).partition(":")
-            try:
-                self._markers.append((float(t), int(ident), name))
-                self.truth_names[int(ident)] = name
-            except ValueError:
-                log.debug("ignoring marker %r", m[0])
-        del self._markers[:-64]  # enough to cover the windows of a few polls
-
-    def _truth_at(self, t: float) -> tuple[int, str] | None:
-        truth = None
-        for ts, ident, name in self._markers:
-            if ts <= t:
-                truth = (ident, name)
-        return truth if truth is not None else self._truth

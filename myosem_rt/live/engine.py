@@ -155,13 +155,15 @@ class Result:
     decision: str = UNCERTAIN  #: this hop's smoothed decision, "uncertain" when rejected
     decision_id: int | None = None  #: class id of ``decision`` (None when rejected)
     rejected: bool = False  #: the smoothed decision was below the score or margin threshold
+    truth: tuple[int, str] | None = None  #: the source's ground truth (class id, name), when it has markers
 
     def record(self) -> dict[str, Any]:
         """The JSONL object of this hop (``label`` is the shown label, ``decision`` the per-hop one)."""
         return {"t": round(self.t, 6), "topk": self.topk, "label": self.label,
                 "score": round(self.smoothed_score, 4),
                 "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
-                "segment": self.segment, "decision": self.decision, "rejected": self.rejected}
+                "segment": self.segment, "decision": self.decision, "rejected": self.rejected,
+                "truth": None if self.truth is None else {"id": self.truth[0], "name": self.truth[1]}}
 
 
 class Smoother:
@@ -288,10 +290,12 @@ class LiveEngine:
 
 
 def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: float | None = None,
-             stop: Any = None, poll_s: float = 0.05) -> int:
+             stop: Any = None, poll_s: float = 0.05, truth: Any = None) -> int:
     """Poll ``consumer`` and publish every hop to ``sinks`` until ``duration_s`` (wall), ``stop.is_set()``
     or Ctrl-C. A sink has ``publish(result)``; the first sink's publication ends the latency (sinks are
-    ordered: the LSL outlet first, then files and views). Returns the number of hops."""
+    ordered: the LSL outlet first, then files and views). ``truth``: the source's
+    :class:`~myosem_rt.live.truth.GroundTruth`, which sets each hop's ``truth``. Returns the number of
+    hops."""
     import pylsl  # after myosem_rt (LSLAPICFG)
 
     t_end = None if duration_s is None else time.monotonic() + float(duration_s)
@@ -304,8 +308,12 @@ def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: fl
                 state = consumer.state
                 log.info("live: stream %s (%d hops so far)", state, hops)
             arrival = consumer.inlet.last_arrival if windows else None
+            if truth is not None:
+                truth.pull()
             for window in windows:
                 result = engine.step(window, arrival)
+                if truth is not None:
+                    result.truth = truth.at(window.timestamp)
                 for i, sink in enumerate(sinks):
                     t = time.perf_counter()
                     sink.publish(result)

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from myosem_rt.errors import ConfigError
+from myosem_rt.live.truth import parse_marker
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +148,6 @@ class CueSchedule:
             if k * self.trial_s + self.ready_s + self.hold_s <= t_last:
                 done.add(self.classes[k % len(self.classes)].class_id)
         return done
-
-
-def parse_marker(text: str) -> tuple[int, str]:
-    """``"<id>:<name>"`` -> (id, name), as devices.outlet writes them (names may contain ':')."""
-    ident, _, name = str(text).partition(":")
-    return int(ident), name
 
 
 class MarkerCues:
