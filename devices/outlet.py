@@ -79,9 +79,14 @@ def parse_marker(text: str) -> tuple[int, str]:
 
 
 def _describe(info: pylsl.StreamInfo, spec: StreamSpec) -> None:
-    """Shared ``desc`` content: manufacturer, free metadata, class map (``classes/class/{id,name}``)."""
+    """Shared ``desc`` content: manufacturer, the XDF meta-data convention's
+    ``acquisition/{manufacturer,model}`` (what LabRecorder, pyxdf and mne-lsl show), free metadata, class
+    map (``classes/class/{id,name}``)."""
     desc = info.desc()
     desc.append_child_value("manufacturer", spec.manufacturer)
+    acquisition = desc.append_child("acquisition")
+    acquisition.append_child_value("manufacturer", spec.manufacturer)
+    acquisition.append_child_value("model", str(spec.metadata.get("model", "")))
     for key, value in spec.metadata.items():
         desc.append_child_value(key, str(value))
     classes = desc.append_child("classes")

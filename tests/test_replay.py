@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pylsl
@@ -83,6 +84,9 @@ def test_replay_of_a_real_recording_reaches_another_process_sample_exact(threedc
     assert list(rx["channel_units"]) == [session.unit] * session.n_channels == ["adc_counts"] * 10
     assert list(rx["channel_types"]) == ["EMG"] * session.n_channels
     assert str(rx["manufacturer"]) == "MyoSem-RT replay"
+    acquisition = ElementTree.fromstring(str(rx["xml"])).find("desc/acquisition")  # XDF meta-data convention
+    assert acquisition is not None and acquisition.findtext("manufacturer") == "MyoSem-RT replay"
+    assert acquisition.findtext("model") == (session.device or session.dataset)
     assert "<dataset>3DC</dataset>" in str(rx["xml"]) and "Wrist Flexion" in str(rx["xml"])
 
 
