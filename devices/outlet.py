@@ -68,14 +68,8 @@ class StreamSpec:
 
 
 def marker_text(class_id: int, name: str) -> str:
-    """The marker string of a label: ``"<id>:<name>"``."""
+    """The marker string of a label: ``"<id>:<name>"`` (read by ``myosem_rt.live.truth.parse_marker``)."""
     return f"{int(class_id)}:{name}"
-
-
-def parse_marker(text: str) -> tuple[int, str]:
-    """Inverse of :func:`marker_text` (class names may contain ':'; the id never does)."""
-    ident, _, name = text.partition(":")
-    return int(ident), name
 
 
 def _describe(info: pylsl.StreamInfo, spec: StreamSpec) -> None:

@@ -179,7 +179,7 @@ class MyoSemModel:
         if wf and wf.get("session") is not None:
             from myosem_rt.session_stats import SessionStats
 
-            n = len(self.window_features(np.zeros((1, self.window, int(manifest["n_channels"]))))[0])
+            n = next((int(i.shape[1]) for i in session.get_inputs() if i.name == "feat"), 0)  # load checks it
             try:
                 self.session_stats = SessionStats.from_manifest(wf["session"], n)
             except ValueError as exc:

@@ -107,3 +107,26 @@ def recording_order(ws: object) -> list[np.ndarray]:
     if start is None:
         return groups
     return [g[np.argsort(start[g], kind="stable")] for g in groups]
+
+
+def recording_weights(ws: object, order: np.ndarray) -> np.ndarray | None:
+    """:func:`hop_weights` of the windows ``order`` of one recording of a window set (None when the set
+    has no start samples: every window then counts one hop)."""
+    start = getattr(ws, "start", None)
+    return None if start is None else hop_weights(start[order], ws.hop)  # type: ignore[attr-defined]
+
+
+def standardise_recordings(ws: object, feat: np.ndarray,
+                           prior_hops: float) -> tuple[np.ndarray, SessionStats]:
+    """(N, F) float32 ``feat`` of a window set's windows, each recording standardised by its own running
+    statistics in time order from the population prior (the set's mean and variance, worth
+    ``prior_hops``), and those statistics, reset (what training hands to the runtime). Training of the
+    encoder and of the ``lda-session`` baseline both do this."""
+    raw = np.asarray(feat, dtype=np.float64)
+    stats = SessionStats(raw.mean(axis=0), raw.var(axis=0), prior_hops)
+    out = np.empty(raw.shape, dtype=np.float32)
+    for order in recording_order(ws):
+        stats.reset()
+        out[order] = stats.normalise(raw[order], recording_weights(ws, order))
+    stats.reset()
+    return out, stats

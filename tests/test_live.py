@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devices.outlet import parse_marker
 from devices.replay import ReplayDevice
 from devices.simulate import SyntheticArmband
 from myosem_rt import cli
 from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
 from myosem_rt.live.engine import LiveSettings, Smoother
+from myosem_rt.live.truth import parse_marker
 from myosem_rt.recordings import load_session
 from tests.lsl_helpers import unique_name
 

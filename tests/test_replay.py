@@ -14,9 +14,10 @@ import pylsl
 import pytest
 from lsl_helpers import run_cli, stream_to_receiver, unique_name
 
-from devices.outlet import marker_text, parse_marker, run_until_interrupted
+from devices.outlet import marker_text, run_until_interrupted
 from devices.replay import ReplayDevice
 from myosem_rt.errors import ConfigError
+from myosem_rt.live.truth import parse_marker
 from myosem_rt.recordings import Session, load_session
 
 

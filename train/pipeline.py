@@ -34,7 +34,7 @@ from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.enrol import enrol_settings
 from myosem_rt.profile.features import classical_features, noise_threshold
-from myosem_rt.session_stats import SessionStats, hop_weights, recording_order
+from myosem_rt.session_stats import standardise_recordings
 from myosem_rt.vocab import list_vocabularies, load_vocabulary
 from train.data import WindowSet, load_windows
 from train.emg.export import write_manifest, write_model_dir
@@ -238,13 +238,7 @@ def window_features_of(train: WindowSet, feature_set: str, fit: np.ndarray, chun
     log.info("window features %s: %d per window, %d windows", feature_set, feat.shape[1], len(feat))
     stats = None
     if session_prior > 0:
-        stats = SessionStats(feat.mean(axis=0, dtype=np.float64), feat.var(axis=0, dtype=np.float64),
-                             session_prior)
-        for order in recording_order(train):
-            stats.reset()
-            weights = None if train.start is None else hop_weights(train.start[order], train.hop)
-            feat[order] = stats.normalise(feat[order], weights)
-        stats.reset()  # handed to the export as the population prior only
+        feat, stats = standardise_recordings(train, feat, session_prior)
         log.info("window features: session statistics per recording (prior %g hops)", session_prior)
     return {"set": feature_set, "eps": eps, "feat": feat, "session": stats}
 

@@ -144,7 +144,7 @@ def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
     under a profile every window counts one hop)."""
     import numpy as np
 
-    from myosem_rt.session_stats import hop_weights, recording_order
+    from myosem_rt.session_stats import recording_order, recording_weights
 
     out = np.empty((len(ws), model.prototypes.shape[1]), np.float32)
     base = model if getattr(model, "session_stats", None) is not None else getattr(model, "base_model", None)
@@ -154,8 +154,7 @@ def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
         return out
     for order in recording_order(ws):
         base.new_session()
-        start = getattr(ws, "start", None)
-        w = hop_weights(start[order], ws.hop) if start is not None and model is base else None
+        w = recording_weights(ws, order) if model is base else None
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
             kw = {} if w is None else {"weights": w[i : i + batch]}

@@ -95,9 +95,10 @@ def _phase(session: Any, config: Any, seconds: float, window: bool) -> dict[str,
 
 
 def _case(label: str, source: Any, model: Any, config: Any, seconds: float) -> list[str]:
-    from myosem_rt.display.connect import LiveSession, open_markers
+    from myosem_rt.display.connect import LiveSession
     from myosem_rt.display.worker import LiveWorker
     from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.live.truth import open_markers
     from myosem_rt.model import trained_config
     from myosem_rt.stream.consumer import StreamConsumer
     from myosem_rt.stream.inlet import StreamSelector

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from myosem_rt.errors import ConfigError
 from myosem_rt.profile.features import hudgins, noise_threshold
 from myosem_rt.profile.lda import ShrinkageLDA
-from myosem_rt.session_stats import SessionStats, hop_weights, recording_order
+from myosem_rt.session_stats import SessionStats, standardise_recordings
 from train.baselines.nets import NETS, BaselineNet
 from train.emg.losses import info_nce_to_prototypes
 
@@ -103,14 +103,7 @@ def fit_lda_session(train: Any, y: np.ndarray, cfg: BaselineConfig
     stream's), then the same shrinkage LDA. Returns (embed, info, the test-time statistics, the training
     windows' embedding)."""
     eps = noise_threshold(train.x)
-    raw = hudgins(train.x, eps).astype(np.float64)
-    stats = SessionStats(raw.mean(0), raw.var(0), SESSION_PRIOR_HOPS)
-    feats = np.empty_like(raw, dtype=np.float32)
-    for order in recording_order(train):
-        stats.reset()
-        feats[order] = stats.normalise(raw[order], None if train.start is None
-                                       else hop_weights(train.start[order], train.hop))
-    stats.reset()
+    feats, stats = standardise_recordings(train, hudgins(train.x, eps), SESSION_PRIOR_HOPS)
     mean, std = feats.mean(0), feats.std(0) + 1e-6
     lda = ShrinkageLDA(cfg.shrinkage).fit((feats - mean) / std, y)
     acc = float((lda.predict((feats - mean) / std) == y).mean())
