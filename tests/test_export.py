@@ -227,6 +227,21 @@ def test_window_feature_encoder_round_trip(exported_wf) -> None:
         net(torch.from_numpy(x), torch.from_numpy(desc))
 
 
+def test_one_window_runs_a_fixed_batch_graph_with_the_same_output(exported, exported_wf) -> None:
+    """A live hop (one window) goes through a second session of the graph with the batch fixed to 1
+    (onnxruntime folds the shape arithmetic away): the same embeddings as the batch session."""
+    for out in (exported[0], exported_wf[0]):
+        model = MyoSemModel.load(out)
+        x, desc = windows(6, seed=4)
+        batch = model.encode(x, desc)
+        assert model._single is None  # a batch does not build it
+        one = np.concatenate([model.encode(x[i], desc[i]) for i in range(len(x))])
+        assert model._single is not None and model._single is not model.session
+        assert [i.shape[0] for i in model._single.get_inputs()] == [1] * len(model._single.get_inputs())
+        np.testing.assert_allclose(one, batch, atol=1e-5)
+        assert float(np.abs(one[0] - one[1]).max()) > 1e-3  # different windows, different z
+
+
 @pytest.mark.parametrize("entry", [{"set": "td+cov+d+z", "eps": [1.0] * 4}, {"set": "td", "eps": [1.0] * 3},
                                    "td+cov+d", {"set": "mfcc", "eps": [1.0] * 4}])
 def test_bad_window_feature_manifest_is_one_line_error(exported_wf, tmp_path, entry) -> None:

@@ -85,6 +85,9 @@ class SessionAdaptation:
         self._mean, self._scale = head.mean_, head.scale_
         lda = head.lda_
         self._lda = lda
+        # standardise-then-project as one affine map, f @ W - b (one matrix product per hop)
+        self._w = lda.scalings_ / self._scale[:, None]
+        self._b = (self._mean / self._scale + lda.xbar_) @ lda.scalings_
         self._m0 = lda.transform(lda.means_)  # (K, K-1) the enrolment means in discriminant space
         self._log_prior = np.log(lda.priors_)
         self.reset()
@@ -133,7 +136,7 @@ class SessionAdaptation:
     # --- internals ------------------------------------------------------------------------------------
 
     def _project(self, f: np.ndarray) -> np.ndarray:
-        return self._lda.transform((f - self._mean) / self._scale)
+        return f @ self._w - self._b  # = lda.transform((f - mean) / scale)
 
     def _observe(self, f: np.ndarray, g: np.ndarray) -> None:
         for raw, row in zip(f, g, strict=True):  # at most `every` rows: a loop keeps the ring plain
