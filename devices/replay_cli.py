@@ -6,6 +6,8 @@ import argparse
 import logging
 from typing import Any
 
+from myosem_rt.recordings import xdf
+
 HELP = "stream a recording as a live LSL EMG device, with its labels as a '<name>-labels' marker stream"
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="wait up to S seconds for an inlet to connect before the first sample (default 0: don't wait)",
     )
+    xdf.add_arguments(p)
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "info": "myosem_rt.commands.info",
     "streams": "myosem_rt.commands.streams",
     "monitor": "myosem_rt.commands.monitor",
+    "record": "myosem_rt.commands.record",
     "train": "myosem_rt.commands.train",
     "eval": "myosem_rt.commands.eval",
     "live": "myosem_rt.commands.live",
@@ -70,9 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from myosem_rt._env import configure_environment
         from myosem_rt.config import load_config
+        from myosem_rt.recordings.xdf import apply_arguments
 
         config = load_config(args.config)
         configure_environment(config["lsl"]["api_config"])
+        apply_arguments(args)  # --stream / --labels-stream / --label-map of XDF recordings
         return int(args._module.run(args, config) or 0)
     except MyosemError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

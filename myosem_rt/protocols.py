@@ -149,11 +149,12 @@ class _Source:
 
 
 _SOURCES = {
-    "3dc": _Source("3dc", "3DC", "3dc", re.compile(r"^S(\d+)_(E1)_A1\.mat$"), {"E1": "day1"}),
-    "myodisco": _Source("myodisco", "MyoDisCo", "myodisco", re.compile(r"^S(\d+)_(day[12]|pos[1-4])\.mat$"),
+    "3dc": _Source("3dc", "3DC", "3dc", re.compile(r"^S(\d+)_(E1)_A1\.(?:mat|xdf)$"), {"E1": "day1"}),
+    "myodisco": _Source("myodisco", "MyoDisCo", "myodisco",
+                        re.compile(r"^S(\d+)_(day[12]|pos[1-4])\.(?:mat|xdf)$"),
                         {"day1": "day1", "day2": "day2", **{f"pos{i}": f"position{i}" for i in range(1, 5)}}),
     "ciil": _Source("ciil_shift", "CIIL_ElectrodeShift", "ciil",
-                    re.compile(r"^S(\d+)_(train|shift[1-4])\.mat$"),
+                    re.compile(r"^S(\d+)_(train|shift[1-4])\.(?:mat|xdf)$"),
                     {"train": "train", **{f"shift{i}": f"shift{i}" for i in range(1, 5)}}),
 }
 _NINAPRO_FOLDER = re.compile(r"^DB(?P<db>[23])_s(?P<subject>\d+)$", re.IGNORECASE)
@@ -170,9 +171,12 @@ def _shared_files(data_dir: Path, source: _Source) -> list[_File]:
         raise ConfigError(f"{folder}: no {source.dataset} recordings folder "
                           f"(expected <data>/{source.folder})")
     found = []
-    for path in sorted(folder.glob("*.mat")):
+    for path in sorted(folder.glob("*")):  # .mat, or LabRecorder .xdf of the same name
         m = source.pattern.match(path.name)
         if m:
+            if path.suffix == ".xdf" and path.with_suffix(".mat").exists():
+                raise ConfigError(f"{path}: both {path.name} and {path.with_suffix('.mat').name} exist "
+                                  "(the same recording twice?); keep one")
             found.append((int(m[1]), source.sessions[m[2]], path))
     return sorted(found)
 

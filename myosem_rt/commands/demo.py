@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from myosem_rt.commands.gui import add_view_arguments, check_view_arguments, fps_report, require_gui
+from myosem_rt.recordings import xdf
 
 HELP = "replay a recording (or the synthetic armband) into the live engine and show its descriptions"
 
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--terminal", "--no-gui", dest="terminal", action="store_true",
                    help="terminal view even when a display is available")
     add_view_arguments(p)
+    xdf.add_arguments(p)
 
 
 def _gui_available(args: argparse.Namespace) -> bool:

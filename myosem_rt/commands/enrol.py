@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from myosem_rt.recordings import xdf
+
 HELP = "enrol a wearer: cue each gesture (or read a recording) and fit their profile"
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="device-only profile (classical features) even when a shipped model fits")
     p.add_argument("--keep-weak", action="store_true",
                    help="a gesture with no activity above rest is labelled by its cue instead of refused")
+    xdf.add_arguments(p)
 
 
 def check_profile_target(profile: str, force: bool) -> Path:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from myosem_rt.recordings import xdf
+
 HELP = "evaluate an exported model: EMG->text and text->EMG retrieval (R@K, MRR) on recordings"
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="score every window by its cue (default), or only the windows whose muscle activity "
                         "shows the cued gesture (myosem_rt/profile/labels.py: late reactions, early "
                         "releases and fidgets during rest are not scored)")
+    xdf.add_arguments(p)
 
 
 def check_output(path: str) -> Path:

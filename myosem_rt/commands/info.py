@@ -6,13 +6,16 @@ import argparse
 import sys
 from typing import Any
 
+from myosem_rt.recordings import xdf
+
 HELP = "summarise recording files (NinaPro DB1/DB2/DB3 or the MyoSem NinaPro-layout recordings)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="a .mat file, or a folder to summarise every .mat below it")
+    p.add_argument("path", help="a .mat or .xdf recording, or a folder to summarise every recording below it")
     p.add_argument("--layout", choices=["myosem", "db1", "db2", "db3"], help="skip layout detection")
     p.add_argument("--classes", action="store_true", help="list class ids, names and sample counts")
+    xdf.add_arguments(p)
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:

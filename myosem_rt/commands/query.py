@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from myosem_rt.recordings import xdf
+
 HELP = "search a recording for a typed gesture description (text -> EMG): matching segments, best first"
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT", help="also write the result to this JSON file")
     p.add_argument("--profile", metavar="PATH",
                    help="search with the wearer's profile (myosem enrol): their own gestures and head")
+    xdf.add_arguments(p)
 
 
 def format_result(r: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from myosem_rt.errors import ConfigError, MyosemError
+from myosem_rt.recordings import xdf
 
 HELP = "train a model for a protocol (text, EMG encoder, alignment), export it and evaluate it"
 
@@ -54,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", choices=("cue", "activity"),
                    help="train on every window of a gesture trial (cue) or only on those whose muscle "
                         "activity shows the gesture (activity; default: the training config's, cue)")
+    xdf.add_arguments(p)
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:

@@ -57,11 +57,10 @@ from myosem_rt.profile.recorder import (
     STALLED,
     GuidedRecorder,
     Outcome,
-    deferred_interrupt,
     ending_line,
     save_outcome,
-    stream_meta,
 )
+from myosem_rt.record.capture import deferred_interrupt, marker_header, stream_meta
 
 __all__ = ["COMPLETE", "DATASET", "INTERRUPTED", "PULL_TIMEOUT_S", "REDRAW_HZ", "REST_ID", "REST_NAME",
            "REST_TEXT", "STALLED", "Cue", "CueSchedule", "EnrolError", "EnrolView", "Gesture",
@@ -289,19 +288,11 @@ def _open_markers(info: Any, timeout: float) -> tuple[Any, dict[int, str], dict[
     inlet = pylsl.StreamInlet(found[0], max_buflen=360, processing_flags=pylsl.proc_clocksync)
     try:
         inlet.open_stream(timeout=timeout)
-        full = inlet.info(timeout=timeout)
     except Exception as exc:
         inlet.close_stream()
         raise StreamError(f"--follow-markers: cannot open {name!r} ({exc})") from None
-    desc = full.desc()
-    classes: dict[int, str] = {}
-    node = desc.child("classes").child("class")
-    while not node.empty():
-        with contextlib.suppress(ValueError):
-            classes[int(node.child_value("id"))] = node.child_value("name")
-        node = node.next_sibling("class")
-    meta = {k: desc.child_value(k) for k in ("dataset", "subject", "model", "manufacturer")
-            if desc.child_value(k)}
+    classes, meta = marker_header(inlet, timeout)
+    meta = {k: v for k, v in meta.items() if k != "session"}
     return inlet, classes, meta
 
 

@@ -46,8 +46,8 @@ from myosem_rt.profile.recorder import (
     Outcome,
     ending_line,
     save_outcome,
-    stream_meta,
 )
+from myosem_rt.record.capture import stream_meta
 
 log = logging.getLogger(__name__)
 

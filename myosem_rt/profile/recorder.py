@@ -1,38 +1,35 @@
 """Recording a guided enrolment: the raw samples as received, labelled by the cue, and kept whatever happens.
 
 * **raw samples are recorded**, unfiltered, float32 exactly as received, with their (clock-corrected) LSL
-  timestamps, into preallocated blocks (:class:`_Growing`: nothing recorded is reallocated while the
-  session runs);
+  timestamps, into preallocated blocks (:class:`~myosem_rt.record.capture.SampleBuffer`);
 * :class:`CuedRecording` is the bookkeeping every session shares: the first sample is stream second 0, the
   cue in force is that of the newest sample, timestamp gaps are counted, and :meth:`CuedRecording.outcome`
   labels every sample by the cue in force at it (:mod:`myosem_rt.profile.cues`);
 * :class:`GuidedRecorder` (the terminal session) pulls an :class:`~myosem_rt.stream.inlet.EmgInlet`
   itself; the window's recorder (:class:`myosem_rt.profile.live_enrol.TapRecorder`) is fed by the live
   worker's consumer instead;
-* **nothing recorded is lost**: :func:`save_outcome` writes the file (:mod:`myosem_rt.recordings.writer`:
-  atomic, never overwriting); when the target cannot be written it tries a time-stamped sibling, then the
-  temporary folder, and as a last resort dumps the raw arrays (.npz); a second Ctrl-C while writing is
-  deferred (:func:`deferred_interrupt`).
+* **nothing recorded is lost**: :func:`save_outcome` writes the file with the fallbacks of
+  :func:`myosem_rt.record.capture.keep_recording`; a second Ctrl-C while writing is deferred
+  (:func:`~myosem_rt.record.capture.deferred_interrupt`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from myosem_rt.errors import RecordingError, StreamError
+from myosem_rt.errors import StreamError
 from myosem_rt.profile.cues import Cue, CueSchedule, MarkerCues
 from myosem_rt.profile.enrol_view import EnrolView, Status
+from myosem_rt.record.capture import GapCounter, SampleBuffer, deferred_interrupt, drain, keep_recording
 
 log = logging.getLogger(__name__)
 
@@ -40,39 +37,6 @@ log = logging.getLogger(__name__)
 DATASET = "enrol"
 #: Pull timeout of the terminal session's recording loop (s).
 PULL_TIMEOUT_S = 0.05
-
-
-class _Growing:
-    """Samples and timestamps appended into preallocated blocks (no reallocation of what is recorded)."""
-
-    def __init__(self, n_channels: int, block: int) -> None:
-        self.n_channels, self.block = int(n_channels), max(int(block), 1)
-        self._emg: list[np.ndarray] = []
-        self._ts: list[np.ndarray] = []
-        self.n = 0
-        self._fill = self.block  # samples used in the last block
-
-    def append(self, x: np.ndarray, ts: np.ndarray) -> None:
-        done = 0
-        while done < len(ts):
-            if self._fill == self.block:
-                self._emg.append(np.empty((self.block, self.n_channels), dtype=np.float32))
-                self._ts.append(np.empty(self.block, dtype=np.float64))
-                self._fill = 0
-            take = min(self.block - self._fill, len(ts) - done)
-            self._emg[-1][self._fill : self._fill + take] = x[done : done + take]
-            self._ts[-1][self._fill : self._fill + take] = ts[done : done + take]
-            self._fill += take
-            done += take
-        self.n += len(ts)
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self._emg:
-            return np.zeros((0, self.n_channels), np.float32), np.zeros(0, np.float64)
-        last = self._fill
-        emg = np.concatenate([*self._emg[:-1], self._emg[-1][:last]])
-        ts = np.concatenate([*self._ts[:-1], self._ts[-1][:last]])
-        return emg, ts
 
 
 COMPLETE, INTERRUPTED, STALLED = "complete", "interrupted", "stalled"
@@ -105,24 +69,19 @@ class CuedRecording:
         self.cues = cues
         self.fs = float(fs)
         self.name = name  #: the stream's name, for messages
-        self.buffer = _Growing(n_channels, math.ceil(60.0 * self.fs))
+        self.buffer = SampleBuffer(n_channels, math.ceil(60.0 * self.fs))
         self.t0: float | None = None  #: LSL time of the first sample (stream second 0)
         self.last_ts: float | None = None
         self.gaps = 0
         self.gap_samples = 0
+        self._gaps = GapCounter(fs)
 
     def _take(self, x: np.ndarray, ts: np.ndarray) -> None:
         """Keep a pulled chunk (copied out of the inlet's reused buffers) and count timestamp gaps."""
-        from myosem_rt.stream.consumer import JITTER_TOLERANCE_S
-
         if not len(ts):
             return
-        step = 1.0 / self.fs
-        previous = self.last_ts if self.last_ts is not None else float(ts[0]) - step
-        d = np.diff(ts, prepend=previous)
-        gap = d > step + JITTER_TOLERANCE_S
-        self.gaps += int(gap.sum())
-        self.gap_samples += int(np.round((d[gap] - step) * self.fs).sum())
+        self._gaps.add(ts)
+        self.gaps, self.gap_samples = self._gaps.gaps, self._gaps.samples
         if self.t0 is None:
             self.t0 = float(ts[0])
         self.buffer.append(x, ts)
@@ -221,7 +180,7 @@ class GuidedRecorder(CuedRecording):
                     break
                 self.view.update(self._status())
             else:  # stopped: what liblsl has already received is part of the recording
-                self._drain()
+                drain(self.inlet, self._take)
         except KeyboardInterrupt:
             status = INTERRUPTED
         with deferred_interrupt() as pending:  # a second Ctrl-C must not drop what is in memory
@@ -232,13 +191,6 @@ class GuidedRecorder(CuedRecording):
         if pending and outcome.status == COMPLETE:
             outcome.status = INTERRUPTED
         return outcome
-
-    def _drain(self, max_pulls: int = 1000) -> None:
-        for _ in range(max_pulls):
-            x, ts, _transition = self.inlet.pull(0.0)
-            if not len(ts):
-                return
-            self._take(x, ts)
 
     def _pull_markers(self, timeout: float) -> None:
         if self.markers is None:
@@ -264,94 +216,26 @@ def ending_line(o: Outcome, path: Path, n_cues: int | None, how: str) -> str:
 # --- keeping what was received ---------------------------------------------------------------------------
 
 
-def stream_meta(inlet: Any) -> dict[str, str]:
-    """Stream name, unit and device of an EMG inlet from its full header (:attr:`EmgInlet.info`; only the
-    name when the stream publishes no description)."""
-    meta: dict[str, str] = {"stream": str(inlet.name)}
-    try:
-        desc = inlet.info.desc()
-        unit = desc.child("channels").child("channel").child_value("unit")
-    except Exception:  # metadata is a nicety: never fail a session for it
-        return meta
-    if unit and unit != "none":
-        meta["unit"] = unit
-    for key in ("model", "manufacturer"):
-        if desc.child_value(key):
-            meta.setdefault(key, desc.child_value(key))
-    return meta
-
-
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[list[int]]:
-    """Ctrl-C while the recording is written would delete the half-written temporary file and lose the
-    session: note it instead (the yielded list gets an entry) and let the caller report it afterwards.
-    Main thread only (elsewhere Python cannot handle signals, and none arrives)."""
-    pending: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield pending
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield pending
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def save_outcome(out: Path, o: Outcome, fs: float, *, user: str, force: bool, meta: Mapping[str, str],
                  names: Mapping[int, str], descriptions: Mapping[int, str]) -> Path:
-    """Write the recording to ``out``; if that fails (the file appeared meanwhile, a full disk ...), to a
-    sibling with a time suffix, then to the temporary folder, and as a last resort the raw arrays (.npz)."""
-    import tempfile
-
+    """Write the recording to ``out`` with :func:`~myosem_rt.record.capture.keep_recording`'s fallbacks
+    (a sibling with a time suffix, the temporary folder, the raw arrays as .npz)."""
     from myosem_rt.recordings.writer import write_recording
 
     if o.n_samples == 0:
         raise StreamError(f"stream {meta.get('stream', '')!r}: no sample received; nothing recorded")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     user = (user or "").strip()
-    session = f"{user or 'enrol'}-{stamp}"
+    session = f"{user or 'enrol'}-{time.strftime('%Y%m%d-%H%M%S')}"
     subject = int(meta["subject"]) if str(meta.get("subject", "")).isdigit() else 0
     device = " ".join(v for v in (meta.get("manufacturer", ""), meta.get("model", "")) if v) or \
         meta.get("stream", "")
-    kwargs = dict(dataset=meta.get("dataset") or DATASET, subject=subject, session=session, device=device,
-                  unit=meta.get("unit", ""), class_names=names, descriptions=descriptions,
-                  timestamps=o.timestamps)
-    alternatives = [out, out.with_name(f"{out.stem}-{stamp}{out.suffix}"),
-                    Path(tempfile.gettempdir()) / f"{out.stem}-{stamp}{out.suffix}"]
-    first: RecordingError | None = None
-    for i, path in enumerate(alternatives):
-        try:
-            written = write_recording(path, o.emg, o.label, o.repetition, fs, force=force and i == 0,
-                                      **kwargs)
-        except RecordingError as exc:
-            first = first or exc
-            continue
-        if i:
-            log.warning("%s; the recording was written to %s instead", first, written)
-        return written
-    raw = _dump_raw(out.with_name(f"{out.stem}-{stamp}.raw.npz"), o, fs)
-    problem = first.problem if first else "not written"
-    raise RecordingError(out, f"{problem}; the raw samples are kept in {raw}")
 
+    def write(path: Path, overwrite: bool) -> Path:
+        return write_recording(path, o.emg, o.label, o.repetition, fs, force=overwrite,
+                               dataset=meta.get("dataset") or DATASET, subject=subject, session=session,
+                               device=device, unit=meta.get("unit", ""), class_names=names,
+                               descriptions=descriptions, timestamps=o.timestamps)
 
-def _dump_raw(path: Path, o: Outcome, fs: float) -> Path:
-    """Last resort: every array as received, in a plain .npz (written atomically)."""
-    import os
-    import tempfile
-
-    for folder in (path.parent, Path(tempfile.gettempdir())):
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, emg=o.emg, timestamps=o.timestamps, label=o.label, repetition=o.repetition,
-                         fs=np.float64(fs))
-                fh.flush()
-                os.fsync(fh.fileno())
-            target = folder / path.name
-            os.replace(tmp, target)
-            return target
-        except OSError:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-    raise RecordingError(path, "cannot write the recording anywhere (disk full or read-only?)")
+    raw = {"emg": o.emg, "timestamps": o.timestamps, "label": o.label, "repetition": o.repetition,
+           "fs": np.float64(fs)}
+    return keep_recording(out, write, raw, force)

@@ -32,13 +32,19 @@ LAYOUTS = ("myosem", "db1", "db2", "db3")
 
 
 def load_session(path: str | Path, layout: str | None = None) -> Session:
-    """Load one recording file as a read-only :class:`Session`.
+    """Load one recording file (.mat, or LabRecorder .xdf) as a read-only :class:`Session`.
 
     ``layout`` is detected when not given: files with ``dataset`` and ``frequency`` fields are the shared
     NinaPro-layout recordings ("myosem"); ``S{n}_A1_E{e}.mat`` is DB1; ``S{n}_E{e}_A1.mat`` is DB2, or DB3
     when it sits in a ``DB3_s{n}`` folder. Raises :class:`RecordingError` for any bad input.
     """
     path = Path(path)
+    from myosem_rt.recordings import xdf
+
+    if xdf.is_xdf(path):  # LabRecorder XDF: the EMG stream and its markers (myosem_rt/recordings/xdf.py)
+        if layout is not None:
+            raise RecordingError(path, "--layout applies to .mat files, not XDF")
+        return xdf.load_xdf_session(path)
     if layout is not None and layout not in LAYOUTS:
         raise RecordingError(path, f"unknown layout '{layout}' (expected one of {', '.join(LAYOUTS)})")
     fields = _read_mat(path)
@@ -51,15 +57,17 @@ def load_session(path: str | Path, layout: str | None = None) -> Session:
 
 
 def find_recordings(root: str | Path) -> list[Path]:
-    """``root`` itself if it is a file, else every ``*.mat`` below it, sorted; errors when there is none."""
+    """``root`` itself if it is a file, else every ``*.mat`` and ``*.xdf`` below it, sorted; errors when there
+    is none."""
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.exists():
         raise RecordingError(root, "file not found")
-    files = sorted(p for p in root.rglob("*.mat") if p.is_file())
+    suffixes = (".mat", ".xdf", ".xdfz")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
-        raise RecordingError(root, "no .mat recordings in this folder")
+        raise RecordingError(root, "no .mat or .xdf recordings in this folder")
     return files
 
 

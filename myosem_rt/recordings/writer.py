@@ -51,13 +51,15 @@ def write_recording(
     class_names: Mapping[int, str],
     descriptions: Mapping[int, str] | None = None,
     timestamps: np.ndarray | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
     force: bool = False,
 ) -> Path:
     """Write one recording (T x C ``emg`` with per-sample ``label`` / ``repetition``) to ``path``.
 
     ``class_names`` must name every id in ``label``; ``descriptions`` (id -> text) are optional. Returns the
-    path written. Raises :class:`RecordingError` (one line) for bad input or an existing file without
-    ``force``; nothing is written then.
+    path written. ``extra``: more named arrays stored beside the recording (``myosem record``: the results
+    stream); the reader ignores them. Raises :class:`RecordingError` (one line) for bad input or an existing
+    file without ``force``; nothing is written then.
     """
     import scipy.io
 
@@ -67,6 +69,10 @@ def write_recording(
     fields = _fields(path, emg, label, repetition, fs, dataset=dataset, subject=subject, session=session,
                      device=device, unit=unit, class_names=class_names, descriptions=descriptions,
                      timestamps=timestamps)
+    for key, value in (extra or {}).items():  # more arrays beside the recording (a results stream ...)
+        if key in fields or not key.isidentifier():
+            raise RecordingError(path, f"extra field {key!r} is not a free MATLAB field name")
+        fields[key] = np.asarray(value)
     if path.exists() and not force:
         raise RecordingError(path, "already exists; not overwritten (use --force to replace it)")
     if path.exists() and not path.is_file():
