@@ -245,3 +245,20 @@ def test_replay_outlet_metadata_reads_back_through_pyxdf(data_dir: Path, tmp_pat
     np.testing.assert_array_equal(got.emg, s.emg)
     np.testing.assert_array_equal(got.label, s.label)
     assert got.channel_names == s.channel_names and (got.dataset, got.subject) == (s.dataset, s.subject)
+
+
+@pytest.mark.realdata
+def test_enrol_from_an_xdf_recording_equals_enrol_from_its_mat(data_dir: Path, tmp_path: Path) -> None:
+    """``myosem enrol --recording FILE.xdf`` builds the very profile the .mat gives."""
+    from myosem_rt.profile.profile import UserProfile
+
+    mat = data_dir / "ciil_shift" / "S8_train.mat"
+    xdf = write_xdf(tmp_path / "S8_train.xdf", session_streams(load_session(mat)))
+    profiles = []
+    for path in (mat, xdf):
+        out = tmp_path / f"p-{path.suffix[1:]}"
+        assert cli.main(["-q", "enrol", "--recording", str(path), "--trials", "1", "--profile", str(out)]) == 0
+        profiles.append(UserProfile.load(out).arrays())
+    assert profiles[0].keys() == profiles[1].keys()
+    for key in profiles[0]:
+        np.testing.assert_array_equal(profiles[0][key], profiles[1][key])
