@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +46,15 @@ def _liblsl_loaded() -> bool:
     import sys
 
     return "pylsl" in sys.modules
+
+
+def onnxruntime() -> Any:
+    """onnxruntime, imported with its telemetry off: the environment switch covers a first import, and
+    onnxruntime's own ``disable_telemetry_events()`` covers a host program that imported it before
+    ``myosem_rt`` (then the variable came too late). Every runtime session is created through this."""
+    import onnxruntime as ort
+
+    disable = getattr(ort, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
+    return ort

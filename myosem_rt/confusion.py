@@ -46,16 +46,12 @@ def format_confusion(conf: Mapping[str, Any], names: Mapping[int, str], candidat
     return "\n".join(lines) + "\n"
 
 
-def check_plot_output(path: str | Path) -> Path:
-    """``eval --plot`` target, checked before the work: a new .png in an existing folder, matplotlib
-    present."""
-    out = Path(path)
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--plot {out}: expected a .png file name")
-    if not out.parent.is_dir():
-        raise ConfigError(f"--plot {out}: folder {out.parent} does not exist")
-    if out.exists():
-        raise ConfigError(f"--plot {out}: file exists (not overwritten; remove it or give another name)")
+def check_plot_output(path: str | Path, force: bool = False) -> Path:
+    """``eval --plot`` target, checked before the work: a .png in an existing folder, new unless ``force``,
+    matplotlib present."""
+    from myosem_rt.output_files import check_new_file
+
+    out = check_new_file(path, "--plot", force=force, suffixes=(".png",))
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -71,7 +67,7 @@ def plot_confusion(conf: Mapping[str, Any], names: Mapping[int, str], candidate_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from myosem_rt.profile.profile import _atomic_write
+    from myosem_rt.output_files import write_bytes
 
     rows, cols = list(conf["class_ids"]), list(candidate_ids)
     s, counts = shares(conf["counts"]), np.asarray(conf["counts"])
@@ -98,6 +94,6 @@ def plot_confusion(conf: Mapping[str, Any], names: Mapping[int, str], candidate_
     fig.savefig(buf, format="png")
     plt.close(fig)
     out = Path(path)
-    _atomic_write(out, buf.getvalue())
+    write_bytes(out, buf.getvalue())
     out.chmod(0o644)
     return out

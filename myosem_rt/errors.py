@@ -28,3 +28,7 @@ class ConfigError(MyosemError):
 
 class StreamError(MyosemError):
     """An LSL stream cannot be found, opened or used."""
+
+
+class OutputClosed(MyosemError):
+    """The reader of an output went away (a closed pipe): the command stops, saying so in one line."""

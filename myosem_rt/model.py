@@ -22,7 +22,7 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,27 @@ def model_sha(model: Any) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the model manifest ({exc.strerror or exc})") from None
+
+
+def trained_on(model: Any, paths: Sequence[str | Path]) -> list[Path]:
+    """The recordings among ``paths`` that ``model`` (or the model under a wearer's profile) was trained
+    on: the same sha256 as a file of its manifest's ``data.train_files``, whatever the file is called now.
+    Scores on them measure memory, not generalisation; the commands that score say so."""
+    base = model if "data" in getattr(model, "manifest", {}) else getattr(model, "base_model", None)
+    listed = {str(f.get("sha256")) for f in (getattr(base, "manifest", {}).get("data", {}) or {})
+              .get("train_files", []) if isinstance(f, dict)}
+    if not listed:
+        return []
+    return [Path(p) for p in paths if Path(p).is_file() and sha256_file(Path(p)) in listed]
+
+
+def warn_trained_on(model: Any, paths: Sequence[str | Path], command: str) -> list[str]:
+    """Log one loud warning per recording ``model`` was trained on; their names (for a JSON result)."""
+    seen = trained_on(model, paths)
+    for p in seen:
+        log.warning("%s: WARNING %s is one of the recordings %s was TRAINED on: its figures measure memory, "
+                    "not a new wearer or session", command, p, Path(getattr(model, "directory", "")).name)
+    return [str(p) for p in seen]
 
 
 def resolve_model(name_or_dir: str | Path) -> Path:
@@ -305,7 +326,9 @@ def _read_classes(path: Path, class_ids: np.ndarray) -> list[dict[str, Any]]:
 
 def _open_session(path: Path, threads: int, fixed: dict[str, int] | None = None) -> Any:
     """An onnxruntime CPU session of ``path``; ``fixed``: symbolic dimensions (the batch) set to a size."""
-    import onnxruntime as ort
+    from myosem_rt._env import onnxruntime
+
+    ort = onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads)

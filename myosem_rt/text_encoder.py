@@ -102,7 +102,9 @@ class TextEncoder:
     def __init__(
         self, onnx_path: Path, tokenizer_path: Path, max_len: int, dim: int, threads: int = 1
     ) -> None:
-        import onnxruntime as ort
+        from myosem_rt._env import onnxruntime
+
+        ort = onnxruntime()
         from tokenizers import Tokenizer
 
         try:

@@ -257,7 +257,8 @@ def test_enrol_from_an_xdf_recording_equals_enrol_from_its_mat(data_dir: Path, t
     profiles = []
     for path in (mat, xdf):
         out = tmp_path / f"p-{path.suffix[1:]}"
-        assert cli.main(["-q", "enrol", "--recording", str(path), "--trials", "1", "--profile", str(out)]) == 0
+        argv = ["-q", "enrol", "--recording", str(path), "--trials", "1", "--profile", str(out)]
+        assert cli.main(argv) == 0
         profiles.append(UserProfile.load(out).arrays())
     assert profiles[0].keys() == profiles[1].keys()
     for key in profiles[0]:

@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "loso: 3dc or myo")
     p.add_argument("--trials", type=int, nargs="+", metavar="K", help="enrol: trials per gesture (1 2)")
     p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
+    p.add_argument("--force", action="store_true", help="enrol: overwrite the --json file if it exists")
     p.add_argument("--results", metavar="DIR",
                    help="enrol: write DIR/enrolment.{md,json}; loso: DIR/loso-SUITE.{md,json}")
     p.add_argument("--profile", metavar="PATH",

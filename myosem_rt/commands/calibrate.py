@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from myosem_rt.output_files import check_new_file, write_json
+
 HELP = "measure per-user calibration on a drift protocol: EMG->text R@1/MRR before and after k examples"
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", metavar="DIR", help="in-distribution model (see the module docstring)")
     p.add_argument("--reference-protocol", metavar="NAME", help="protocol the reference is evaluated on")
     p.add_argument("--json", metavar="OUT", help="write the result to this JSON file")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.add_argument("--note", metavar="TEXT", help="a remark stored with the result and shown under the table")
     p.add_argument("--label", metavar="TEXT",
                    help="row name in --results (default: the protocol, '(k trials)' added with --unit trial)")
@@ -239,6 +242,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.model import MyoSemModel
     from myosem_rt.protocols import options_from_args, split
 
+    if args.json:
+        check_new_file(args.json, "--json", force=args.force)
     if any(k < 1 for k in args.k) or args.repeats < 1:
         raise ConfigError("calibrate-eval: --k values and --repeats must be >= 1")
     if bool(args.reference) != bool(args.reference_protocol):
@@ -270,7 +275,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                   f"MRR {a['MRR']:.3f} ± {a['MRR_std']:.3f}"
                   + (f"  ({share:.0%} of the drop recovered)" if share is not None else "") + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(Path(args.json), result)
     if args.results:
         folder = Path(args.results)
         folder.mkdir(parents=True, exist_ok=True)

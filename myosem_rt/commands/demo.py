@@ -135,6 +135,11 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     try:
         session = open_session(cfg, StreamSelector(name=name), model=args.model,
                                markers=source.spec.marker_name, profile=args.profile)
+        recording = None if args.simulate else (args.recording or config["demo"]["recording"])
+        if recording and session.model is not None:
+            from myosem_rt.model import warn_trained_on
+
+            warn_trained_on(session.model, [recording], "demo")
         try:
             log.info("demo: %s — %s", session.title, "window" if gui else "terminal view")
             if gui:

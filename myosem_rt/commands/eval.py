@@ -10,13 +10,13 @@ over episodes), with chance levels; ``--json`` writes the same figures.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from myosem_rt.output_files import check_new_file, write_json
 from myosem_rt.recordings import xdf
 
 HELP = "evaluate an exported model: EMG->text and text->EMG retrieval (R@K, MRR) on recordings"
@@ -44,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of subsampling, episodes and bootstrap")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     p.add_argument("--plot", metavar="FILE.png", help="draw the confusion matrix to this PNG (matplotlib)")
+    p.add_argument("--force", action="store_true", help="overwrite the --json / --plot file if it exists")
     p.add_argument("--profile", metavar="PATH",
                    help="score the wearer's profile (myosem enrol) instead of the bare model; the "
                         "enrolment's own windows are never scored")
@@ -54,16 +55,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "shows the cued gesture (myosem_rt/profile/labels.py: late reactions, early "
                         "releases and fidgets during rest are not scored)")
     xdf.add_arguments(p)
-
-
-def check_output(path: str) -> Path:
-    """An output file checked before the long work: its folder must exist (one-line error)."""
-    from myosem_rt.errors import ConfigError
-
-    out = Path(path)
-    if not out.parent.is_dir():
-        raise ConfigError(f"{out}: folder {out.parent} does not exist")
-    return out
 
 
 def repetition_range(text: str) -> tuple[int, int]:
@@ -276,11 +267,11 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     if not args.model and not args.profile:
         raise ConfigError("eval: give --model DIR, or --profile PATH (its model is used)")
     if args.json:
-        check_output(args.json)
+        check_new_file(args.json, "--json", force=args.force)
     if args.plot:
         from myosem_rt.confusion import check_plot_output
 
-        check_plot_output(args.plot)
+        check_plot_output(args.plot, force=args.force)
     model = _load_model(args.model) if args.model else None
     name = args.model
     profile = None
@@ -298,6 +289,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:
         files = find_recordings(args.data)
+    from myosem_rt.model import warn_trained_on
+
+    seen = warn_trained_on(model, files, "eval")
     if profile is not None or args.repetitions is not None:
         extra, base_mask = enrolment_mask(profile, args.repetitions), mask
         mask = extra if base_mask is None else (lambda ws: base_mask(ws) & extra(ws))
@@ -310,11 +304,14 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
                       n_resamples=args.bootstrap, seed=args.seed, activity_fraction=fraction)
     result = {"model": str(name), "data": str(args.data), "protocol": args.protocol,
-              "repetitions": args.repetitions, "labels": args.labels, **result}
+              "repetitions": args.repetitions, "labels": args.labels, "trained_on": seen, **result}
     if result.get("left_out_windows"):
         log.warning("eval: %d windows of classes the profile does not have were not scored",
                     result["left_out_windows"])
     sys.stdout.write(format_table(result))
+    if seen:
+        sys.stdout.write(f"WARNING: the model was trained on {len(seen)} of these recordings (see above); "
+                         "these figures are not a test\n")
     from myosem_rt.confusion import format_confusion, plot_confusion
 
     names = _class_names(model)
@@ -326,6 +323,6 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         log.info("eval: confusion matrix drawn to %s", args.plot)
     if args.json:
         out = Path(args.json)
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(out, result)
         log.info("eval: figures written to %s", out)
     return 0

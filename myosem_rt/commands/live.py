@@ -15,6 +15,8 @@ import argparse
 import logging
 from typing import Any
 
+from myosem_rt.errors import MyosemError
+
 HELP = "describe a live EMG stream with a trained model: ranked descriptions per hop, LSL + JSONL output"
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-id", help="EMG stream source_id")
     p.add_argument("--duration", type=float, metavar="S", help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--jsonl", metavar="PATH|-", help="write one JSON object per hop here ('-' = stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite the --jsonl file if it exists")
     p.add_argument("--top-k", type=int, metavar="K", help="descriptions ranked per hop (default 3)")
     p.add_argument("--smoothing", choices=("ema", "majority"), help="label smoothing (default ema)")
     p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
@@ -113,6 +116,10 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         dwell_ms=args.dwell_ms)
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
                                           source_id=args.source_id)
+    if args.jsonl and args.jsonl != "-":
+        from myosem_rt.output_files import check_new_file
+
+        check_new_file(args.jsonl, "--jsonl", force=args.force)
     try:
         model, consumer = open_live(args.model, config, selector, getattr(args, "profile", None))
     except NoModel as exc:  # signal only: say how to enrol, and keep showing that the stream is fine
@@ -140,9 +147,16 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         log.info("live: %d hops; %d gap(s) in the stream (%d samples)", hops, consumer.n_gaps,
                  consumer.gap_samples)
     finally:
-        for sink in reversed(sinks):
-            sink.close()
+        failed = []
+        for sink in reversed(sinks):  # a sink that fails to close must not keep the inlets open
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001  (reported below, after every resource is released)
+                failed.append(exc)
         if truth is not None:  # inlets before the outlets they read: markers, then EMG
             truth.close()
         consumer.close()
+    if failed:
+        raise failed[0] if isinstance(failed[0], MyosemError) else MyosemError(
+            f"live: closing an output failed ({type(failed[0]).__name__}: {failed[0]})")
     return 0

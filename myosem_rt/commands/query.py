@@ -9,7 +9,6 @@ the shipped model for the recording's channel count and rate is used.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetitions", type=int, nargs="+", metavar="R",
                    help="only these repetitions of the recording (e.g. those the model was not trained on)")
     p.add_argument("--json", metavar="OUT", help="also write the result to this JSON file")
+    p.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     p.add_argument("--profile", metavar="PATH",
                    help="search with the wearer's profile (myosem enrol): their own gestures and head")
     xdf.add_arguments(p)
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     if not path.is_file():
         raise QueryError(f"{path}: recording not found")
     if args.json:
-        from myosem_rt.commands.eval import check_output
+        from myosem_rt.output_files import check_new_file
 
-        check_output(args.json)
+        check_new_file(args.json, "--json", force=args.force)
     if args.profile:
         from myosem_rt.profile import load_profile_view
 
@@ -100,6 +100,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
             s = load_session(path)
             model_dir = model_for_stream(s.n_channels, s.fs)
         model = MyoSemModel.load(model_dir)
+    from myosem_rt.model import warn_trained_on
+
+    warn_trained_on(model, [path], "query")
     if model.text_dir is None:
         raise QueryError(f"{model.directory}: model has no text encoder (text/), cannot embed a query")
     encoder = TextEncoder.load(model.text_dir)
@@ -107,6 +110,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                              repetitions=args.repetitions)
     sys.stdout.write(format_result(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        from myosem_rt.output_files import write_json
+
+        write_json(Path(args.json), result)
         log.info("query: result written to %s", args.json)
     return 0

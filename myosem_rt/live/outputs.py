@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from myosem_rt.errors import ConfigError
+from myosem_rt.errors import ConfigError, OutputClosed
 from myosem_rt.live.engine import UNCERTAIN, Result
 
 # isort: split
@@ -87,12 +88,29 @@ class JsonlWriter:
                 raise ConfigError(f"--jsonl {path}: cannot write ({exc.strerror or exc})") from None
 
     def publish(self, result: Result) -> None:
-        self._out.write(json.dumps(result.record()) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(json.dumps(result.record()) + "\n")
+            self._out.flush()
+        except BrokenPipeError:  # `--jsonl - | head -1`: the reader is gone
+            self._drop_stdout()
+            raise OutputClosed(f"--jsonl {self.path}: the reader closed the pipe; live stops") from None
+        except OSError as exc:  # a full disk, /dev/full ...
+            raise ConfigError(f"--jsonl {self.path}: cannot write ({exc.strerror or exc})") from None
+
+    def _drop_stdout(self) -> None:
+        """Point stdout at /dev/null so the interpreter's final flush does not raise on the dead pipe."""
+        import os
+
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def close(self) -> None:
-        if self._out is not sys.stdout:
+        if self._out is sys.stdout:
+            return
+        try:
             self._out.close()
+        except OSError as exc:
+            raise ConfigError(f"--jsonl {self.path}: cannot write ({exc.strerror or exc})") from None
 
 
 class TerminalView:

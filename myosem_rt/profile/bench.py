@@ -561,9 +561,10 @@ def bench_enrol(args: Any, config: dict[str, Any]) -> int:
     suites = getattr(args, "suite", None) or list(SUITES)
     out_json = getattr(args, "json", None)
     results_dir = getattr(args, "results", None)
-    for target in [Path(out_json)] if out_json else []:  # outputs are checked before the long work
-        if not target.parent.is_dir():
-            raise ConfigError(f"bench enrol: folder of --json {target} does not exist")
+    if out_json:  # outputs are checked before the long work
+        from myosem_rt.output_files import check_new_file
+
+        check_new_file(out_json, "--json", force=bool(getattr(args, "force", False)))
     if results_dir and not Path(results_dir).is_dir():
         raise ConfigError(f"bench enrol: --results folder {results_dir} does not exist")
     models = [MyoSemModel.load(m, threads=1) for m in (getattr(args, "models", None) or [])]
@@ -572,14 +573,14 @@ def bench_enrol(args: Any, config: dict[str, Any]) -> int:
     command = " ".join(["myosem bench enrol", *(shlex.quote(a) for a in rest)])
     sys.stdout.write("\n".join(summary_lines(results)) + "\n")
     text = markdown(results, command)
-    from myosem_rt.profile.profile import _atomic_write
+    from myosem_rt.output_files import write_bytes
 
     payload = (json.dumps(results, indent=1, default=float) + "\n").encode("utf-8")
     if out_json:
-        _atomic_write(Path(out_json), payload)
+        write_bytes(Path(out_json), payload)
     if results_dir:
-        _atomic_write(Path(results_dir) / "enrolment.md", text.encode("utf-8"))
-        _atomic_write(Path(results_dir) / "enrolment.json", payload)
+        write_bytes(Path(results_dir) / "enrolment.md", text.encode("utf-8"))
+        write_bytes(Path(results_dir) / "enrolment.json", payload)
         for name in ("enrolment.md", "enrolment.json"):  # documents: readable by all (mkstemp makes 0600)
             (Path(results_dir) / name).chmod(0o644)
         log.info("bench enrol: %s/enrolment.md and .json written", results_dir)

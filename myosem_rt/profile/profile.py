@@ -30,8 +30,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.errors import MyosemError
+from myosem_rt.output_files import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +189,9 @@ class UserProfile:
         arrays_name = f"{base.name}.{sha[:12]}.npz"
         meta = self._fields(arrays_name, sha)
         meta["fields_sha256"] = _fields_sha(meta)
-        _atomic_write(base.with_name(arrays_name), blob)
+        write_bytes(base.with_name(arrays_name), blob)
         target = json_path(base)
-        _atomic_write(target, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+        write_bytes(target, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
         for old in base.parent.glob(f"{base.name}.*.npz"):
             if old.name != arrays_name and len(old.name) == len(arrays_name):
                 old.unlink(missing_ok=True)
@@ -216,19 +215,6 @@ class UserProfile:
 def _fields_sha(meta: dict[str, Any]) -> str:
     body = {k: v for k, v in meta.items() if k != "fields_sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_meta(path: Path) -> dict[str, Any]:

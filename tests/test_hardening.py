@@ -1,0 +1,169 @@
+"""Issue 16: one test per defect found by bad input, faults and a new user's habits (each failed before
+its fix)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from myosem_rt import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_onnxruntime_telemetry_is_switched_off_even_when_the_host_imported_it_first() -> None:
+    """Item 7: ORT_DISABLE_TELEMETRY only works before onnxruntime's import; a host program that imported
+    it first still gets telemetry events disabled, by onnxruntime's own switch, before any session."""
+    code = """
+import onnxruntime as ort
+calls = []
+ort.disable_telemetry_events = lambda: calls.append(1)
+from myosem_rt.model import MyoSemModel
+MyoSemModel.load("myo-armband")
+assert calls, "disable_telemetry_events was not called"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def _one_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.realdata
+def test_result_files_are_checked_before_the_work_and_never_overwritten_unasked(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Item 4: --json / --jsonl into an existing file or a missing folder is refused in one line before any
+    model runs; --force overwrites (atomically)."""
+    recording = str(data_dir / "ciil_shift" / "S8_shift4.mat")
+    old = tmp_path / "old.json"
+    old.write_text("keep")
+    cases = [
+        (["eval", "--model", "myo-armband", "--data", recording, "--json", str(old)], "file exists"),
+        (["eval", "--model", "myo-armband", "--data", recording, "--json", str(tmp_path / "no" / "e.json")],
+         "does not exist"),
+        (["query", "make a fist", "--model", "myo-armband", "--data", recording, "--json", str(old)],
+         "file exists"),
+        (["live", "--name", "nobody-streams-this", "--jsonl", str(old)], "file exists"),
+        (["calibrate-eval", "--model", "myo-armband", "--data", str(data_dir), "--protocol", "ciil-shift",
+          "--json", str(old)], "file exists"),
+    ]
+    for argv, message in cases:
+        t = time.monotonic()
+        assert cli.main(["-q", *argv]) == 2
+        line = _one_line(capsys)
+        assert message in line and argv[0] in line, line
+        assert time.monotonic() - t < 3.0  # before loading, encoding or resolving anything
+    assert old.read_text() == "keep"
+    assert cli.main(["-q", "eval", "--model", "myo-armband", "--data", recording, "--json", str(old),
+                     "--force", "--bootstrap", "2", "--episodes", "2"]) == 0
+    assert json.loads(old.read_text())["emg_to_text"]["n"] > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["old.json"]  # no temporary file left behind
+
+
+def test_jsonl_that_cannot_be_written_is_one_line() -> None:
+    """Item 9: --jsonl /dev/full and a closed pipe (``--jsonl - | head -1``) are one-line errors."""
+    from myosem_rt.errors import ConfigError, OutputClosed
+    from myosem_rt.live.outputs import JsonlWriter
+
+    class _Hop:
+        def record(self) -> dict:
+            return {"index": 1}
+
+    if Path("/dev/full").exists():
+        writer = JsonlWriter("/dev/full")
+        with pytest.raises(ConfigError, match="--jsonl /dev/full: cannot write"):
+            writer.publish(_Hop())
+    code = """
+import sys
+from myosem_rt.errors import OutputClosed
+from myosem_rt.live.outputs import JsonlWriter
+class Hop:
+    def record(self):
+        return {"x": "y" * 1000}
+w = JsonlWriter("-")
+try:
+    for _ in range(10000):
+        w.publish(Hop())
+except OutputClosed as exc:
+    print(str(exc), file=sys.stderr)
+    sys.exit(2)
+"""
+    proc = subprocess.run(f"{sys.executable} -c '{code}' | head -c 10 > /dev/null", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    err = proc.stderr.strip().splitlines()
+    assert err == ["--jsonl -: the reader closed the pipe; live stops"], proc.stderr
+    assert OutputClosed.exit_code == 2
+
+
+@pytest.mark.lsl
+@pytest.mark.realdata
+@pytest.mark.timeout(90)
+def test_live_into_a_full_disk_is_one_line_and_releases_the_stream(data_dir: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """Item 9: a sink that fails (here every write to /dev/full) ends live with one line, and the inlet is
+    closed even when closing the sinks fails too."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    from devices.replay import ReplayDevice
+    from myosem_rt.recordings import load_session
+    from myosem_rt.stream import consumer as consumer_module
+    from tests.lsl_helpers import unique_name
+
+    closed = []
+    original = consumer_module.StreamConsumer.close
+
+    def close(self) -> None:
+        closed.append(True)
+        original(self)
+
+    session = load_session(data_dir / "ciil_shift" / "S8_shift4.mat")
+    replay = ReplayDevice(session, name=unique_name("full"), speed=4.0, wait_for_consumer=20.0)
+    replay.linger_s = 30.0
+    replay.start()
+    try:
+        assert replay.ready.wait(10.0)
+        consumer_module.StreamConsumer.close = close
+        rc = cli.main(["-q", "live", "--name", replay.spec.name, "--model", "myo-armband", "--jsonl",
+                       "/dev/full", "--force", "--duration", "10"])
+    finally:
+        consumer_module.StreamConsumer.close = original
+        replay.stop()
+    line = _one_line(capsys)
+    assert rc == 2 and "--jsonl /dev/full: cannot write" in line, line
+    assert closed == [True]
+
+
+@pytest.mark.realdata
+def test_scoring_a_recording_the_model_was_trained_on_says_so_loudly(data_dir: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """Item 5: eval / query on a recording listed (by sha256) in the model's training files warn, even
+    under another name; a recording it never saw does not."""
+    import shutil
+
+    from myosem_rt.model import MyoSemModel
+
+    model = MyoSemModel.load("myo-armband")
+    trained = data_dir / model.manifest["data"]["train_files"][0]["name"]
+    renamed = tmp_path / "my_session.mat"
+    shutil.copy(trained, renamed)
+    shutil.copy(trained.parent / "labels.json", tmp_path / "labels.json")
+    out = tmp_path / "e.json"
+    assert cli.main(["-q", "eval", "--model", "myo-armband", "--data", str(renamed), "--json", str(out),
+                     "--bootstrap", "2", "--episodes", "2"]) == 0
+    assert json.loads(out.read_text())["trained_on"] == [str(renamed)]
+    printed = capsys.readouterr()
+    assert "TRAINED on" in printed.err and "not a test" in printed.out
+    assert cli.main(["-q", "query", "make a fist", "--model", "myo-armband", "--data", str(renamed)]) == 0
+    assert "TRAINED on" in capsys.readouterr().err
+    unseen = data_dir / "myodisco" / "S11_day1.mat"  # subject 11: held out of the shipped model
+    assert cli.main(["-q", "query", "make a fist", "--model", "myo-armband", "--data", str(unseen)]) == 0
+    assert "TRAINED on" not in capsys.readouterr().err
