@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "replay": "devices.replay_cli",
     "simulate": "devices.simulate_cli",
     "info": "myosem_rt.commands.info",
+    "models": "myosem_rt.commands.models",
     "streams": "myosem_rt.commands.streams",
     "monitor": "myosem_rt.commands.monitor",
     "record": "myosem_rt.commands.record",

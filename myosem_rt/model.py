@@ -57,6 +57,9 @@ class ModelError(MyosemError):
 def read_model_manifest(model_dir: Path, verify: bool = True) -> dict[str, Any]:
     """Parse ``manifest.json`` and check schema, keys and (with ``verify``) every file's sha256."""
     if not model_dir.is_dir():
+        if len(Path(model_dir).parts) == 1:  # a bare name: most likely a mistyped shipped model
+            raise ModelError(f"{model_dir}: no such model (shipped models: {', '.join(SHIPPED)}; or give a "
+                             "model directory)")
         raise ModelError(f"{model_dir}: model directory not found")
     path = model_dir / MANIFEST
     try:
@@ -81,16 +84,32 @@ def read_model_manifest(model_dir: Path, verify: bool = True) -> dict[str, Any]:
     for name in REQUIRED_FILES:
         if name not in files:
             raise ModelError(f"{path}: manifest does not list {name}")
+    for key, kind in _NUMBERS.items():  # checked before any file is hashed
+        value = manifest[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or
+                                                                                  float(value).is_integer())
+        if not (ok and value > 0):
+            raise ModelError(f"{path}: '{key}' must be a positive {kind.__name__}, got {value!r}")
+    root = model_dir.resolve()
     for name, entry in files.items():
-        file = model_dir / name
+        file = model_dir / str(name)
+        if Path(str(name)).is_absolute() or not file.resolve().is_relative_to(root):
+            raise ModelError(f"{path}: file {name!r} lies outside the model directory (refused)")
+        if not isinstance(entry, dict):
+            raise ModelError(f"{path}: the entry of {name!r} in 'files' must be an object with its sha256")
         if not file.is_file():
             raise ModelError(f"{file}: missing (listed in {MANIFEST})")
-        if verify and sha256_file(file) != (entry or {}).get("sha256"):
+        if verify and sha256_file(file) != entry.get("sha256"):
             raise ModelError(f"{file}: corrupt (sha256 differs from {MANIFEST})")
     window, patch = int(manifest["window"]), int(manifest["patch"])
     if patch < 1 or window < patch or window % patch:
         raise ModelError(f"{path}: window {window} is not a whole number of {patch}-sample patches")
     return manifest
+
+
+#: Manifest fields that must be positive numbers (int: whole numbers).
+_NUMBERS: dict[str, type] = {"n_channels": int, "fs": float, "window": int, "hop": int, "patch": int,
+                             "dim": int, "window_ms": float, "hop_ms": float, "patch_ms": float}
 
 
 def model_sha(model: Any) -> str:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from myosem_rt import cli
@@ -167,3 +168,79 @@ def test_scoring_a_recording_the_model_was_trained_on_says_so_loudly(data_dir: P
     unseen = data_dir / "myodisco" / "S11_day1.mat"  # subject 11: held out of the shipped model
     assert cli.main(["-q", "query", "make a fist", "--model", "myo-armband", "--data", str(unseen)]) == 0
     assert "TRAINED on" not in capsys.readouterr().err
+
+
+def _tampered_model(tmp_path: Path, change) -> Path:
+    import shutil
+
+    from myosem_rt.model import SHIPPED
+
+    out = tmp_path / "model"
+    shutil.copytree(SHIPPED["myo-armband"], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    change(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["files"].update({"../../etc/hostname": {"sha256": "0" * 64}}), "outside the model"),
+    (lambda m: m["files"].update({"/etc/hostname": {"sha256": "0" * 64}}), "outside the model"),
+    (lambda m: m["files"].update({"encoder.onnx": "abc"}), "must be an object with its sha256"),
+    (lambda m: m.update(fs="fast"), "'fs' must be a positive float"),
+    (lambda m: m.update(window="long"), "'window' must be a positive int"),
+    (lambda m: m.update(window=40.5), "'window' must be a positive int"),
+], ids=["dotdot", "absolute", "entry-string", "fs-word", "window-word", "window-fraction"])
+def test_tampered_model_manifest_is_one_line_and_reads_nothing_outside(tmp_path: Path, change,
+                                                                        message: str) -> None:
+    """Items 9 and 10: a manifest naming files outside its directory, or with words for numbers."""
+    from myosem_rt.model import ModelError, MyoSemModel
+
+    path = _tampered_model(tmp_path, change)
+    with pytest.raises(ModelError, match=message) as err:
+        MyoSemModel.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_complex_valued_emg_is_refused(tmp_path: Path) -> None:
+    """Item 10: complex samples were silently truncated to their real part."""
+    import scipy.io
+
+    from myosem_rt.errors import RecordingError
+    from myosem_rt.recordings import load_session
+
+    path = tmp_path / "c.mat"
+    (tmp_path / "labels.json").write_text(json.dumps({"classes": {"0": "rest"}}))
+    scipy.io.savemat(path, {"emg": np.ones((50, 2)) * (1 + 2j), "stimulus": np.zeros((50, 1)),
+                            "repetition": np.ones((50, 1)), "frequency": 100.0, "dataset": "X"})
+    with pytest.raises(RecordingError, match="complex-valued"):
+        load_session(path)
+
+
+@pytest.mark.realdata
+def test_info_on_a_folder_lists_the_good_recordings_and_names_the_bad_one(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Item 13: ``info FOLDER`` went on to stop at the first bad file."""
+    import shutil
+
+    for name in ("S8_shift4.mat", "labels.json"):
+        shutil.copy(data_dir / "ciil_shift" / name, tmp_path / name)
+    (tmp_path / "A_broken.mat").write_bytes(b"not a mat file")
+    assert cli.main(["-q", "info", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert "A_broken.mat: UNREADABLE" in out and "S8_shift4.mat: CIIL_ElectrodeShift subject 8" in out
+    assert len(err.strip().splitlines()) == 1 and "1 of 2 recordings unreadable" in err
+
+
+def test_unknown_model_name_lists_the_shipped_ones_and_models_describes_them(
+        capsys: pytest.CaptureFixture) -> None:
+    """Item 13: a mistyped --model names the shipped models; ``myosem models`` lists them."""
+    from myosem_rt.model import SHIPPED
+
+    assert cli.main(["-q", "bench", "model", "--model", "3dc-armbnd"]) == 2
+    err = capsys.readouterr().err
+    assert "no such model" in err and all(name in err for name in SHIPPED)
+    assert cli.main(["-q", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "3dc-armband" in out and "10 ch @ 1000 Hz" in out and "8 ch @ 200 Hz" in out
+    assert "held out  3dc: S18" in out and "Pinch Grip" in out

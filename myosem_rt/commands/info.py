@@ -21,11 +21,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     import numpy as np
 
+    from myosem_rt.errors import RecordingError
     from myosem_rt.recordings import find_recordings, load_session
 
     out = sys.stdout
-    for path in find_recordings(args.path):
-        s = load_session(path, layout=args.layout)
+    paths = find_recordings(args.path)
+    bad: list[RecordingError] = []
+    for path in paths:
+        try:
+            s = load_session(path, layout=args.layout)
+        except RecordingError as exc:
+            if len(paths) == 1:
+                raise
+            bad.append(exc)  # a folder: list the good ones, then say what is wrong with the others
+            out.write(f"{path}: UNREADABLE: {exc.problem}\n")
+            continue
         reps = sorted(set(s.repetition.tolist()) - {0})
         out.write(
             f"{path}: {s.dataset} subject {s.subject} session {s.session} | {s.n_samples} x {s.n_channels} ch"
@@ -36,4 +46,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
             counts = np.bincount(s.label)
             for c in s.classes:
                 out.write(f"  {c:3d}  {s.class_name(c):<45s} {counts[c]:>8d} samples\n")
+    if bad:
+        raise RecordingError(args.path, f"{len(bad)} of {len(paths)} recordings unreadable (listed above; "
+                                        f"first: {bad[0]})")
     return 0

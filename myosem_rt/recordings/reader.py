@@ -134,6 +134,8 @@ def _emg(path: Path, fields: dict[str, Any]) -> np.ndarray:
         raise RecordingError(path, f"'emg' must be a non-empty T x C matrix, got shape {raw.shape}")
     if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
         raise RecordingError(path, f"'emg' is not numeric (dtype {raw.dtype})")
+    if np.iscomplexobj(raw):
+        raise RecordingError(path, f"'emg' is complex-valued (dtype {raw.dtype}); EMG samples are real")
     emg = raw.astype(np.float32)
     if "emg_scale" in fields:
         scale = float(_scalar(fields, "emg_scale"))
