@@ -244,3 +244,41 @@ def test_unknown_model_name_lists_the_shipped_ones_and_models_describes_them(
     out = capsys.readouterr().out
     assert "3dc-armband" in out and "10 ch @ 1000 Hz" in out and "8 ch @ 200 Hz" in out
     assert "held out  3dc: S18" in out and "Pinch Grip" in out
+
+
+def test_a_small_file_declaring_a_huge_emg_is_refused_before_loading(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 8: the header's declared shapes are checked against the machine's memory before any load."""
+    import scipy.io
+
+    from myosem_rt.errors import RecordingError
+    from myosem_rt.recordings import load_session, reader
+
+    path = tmp_path / "big.mat"
+    (tmp_path / "labels.json").write_text(json.dumps({"classes": {"0": "rest"}}))
+    # 2 M x 10 int16 zeros compress to a few kB; pretend the machine has 64 MiB
+    scipy.io.savemat(path, {"emg": np.zeros((2_000_000, 10), np.int16), "stimulus": np.zeros((2_000_000, 1)),
+                            "repetition": np.ones((2_000_000, 1)), "frequency": 1000.0, "dataset": "X"},
+                     do_compression=True)
+    assert path.stat().st_size < 2_000_000
+    monkeypatch.setattr(reader, "_physical_memory", lambda: 64.0 * 2**20)
+    loaded = []
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: loaded.append(1))
+    with pytest.raises(RecordingError, match=r"declares arrays of .* GiB to load \('emg' 2000000 x 10\)"):
+        load_session(path)
+    assert not loaded  # refused from the header alone
+
+
+@pytest.mark.lsl
+def test_an_absurd_stream_header_is_refused_before_buffers_are_allocated() -> None:
+    """Item 8: a 1e9 Hz (or 100 000-channel) header would size buffers of terabytes."""
+    import pylsl
+
+    from myosem_rt.errors import StreamError
+    from myosem_rt.stream.inlet import check_emg_stream
+
+    for channels, rate in ((8, 1e9), (100_000, 200.0)):
+        info = pylsl.StreamInfo("absurd", "EMG", channels, rate, pylsl.cf_float32, "absurd")
+        with pytest.raises(StreamError, match="beyond what this runtime buffers"):
+            check_emg_stream(info)
+    check_emg_stream(pylsl.StreamInfo("fine", "EMG", 16, 2048.0, pylsl.cf_float32, "fine"))

@@ -82,7 +82,9 @@ def _read_mat(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RecordingError(path, "not a file")
     try:
-        present = {name for name, _, _ in scipy.io.whosmat(str(path))}
+        declared = {name: (shape, cls) for name, shape, cls in scipy.io.whosmat(str(path))}
+        _check_declared_size(path, declared)
+        present = set(declared)
         wanted = [f for f in _FIELDS if f in present]
         return scipy.io.loadmat(str(path), variable_names=wanted) if wanted else {}
     except NotImplementedError:
@@ -95,6 +97,42 @@ def _read_mat(path: Path) -> dict[str, Any]:
         else:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RecordingError(path, f"not a readable MATLAB .mat file ({reason})") from None
+
+
+#: Bytes per value of the MAT classes ``whosmat`` reports (what loading one value costs, before the float32
+#: copy every reader makes).
+_MAT_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,
+              "uint64": 8, "single": 4, "double": 8, "logical": 1}
+#: At most this share of the machine's memory may go to loading one recording.
+MEMORY_SHARE = 0.5
+
+
+def _check_declared_size(path: Path, declared: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Refuse a file whose header declares arrays too large to load, before loading any (a small file can
+    declare a huge compressed array: 200 M x 10 int16 was 13.7 GB of memory)."""
+    total = 0
+    for name in _FIELDS:
+        if name not in declared:
+            continue
+        shape, cls = declared[name]
+        values = int(np.prod(shape, dtype=np.float64)) if shape else 0
+        total += values * (_MAT_BYTES.get(cls, 8) + (4 if name == "emg" else 8))  # + the float32/int64 copy
+    limit = MEMORY_SHARE * _physical_memory()
+    if total > limit:
+        emg = declared.get("emg", ((), ""))[0]
+        raise RecordingError(path, f"declares arrays of {total / 2**30:.1f} GiB to load ('emg' "
+                                   f"{' x '.join(map(str, emg)) or '?'}), more than {MEMORY_SHARE:.0%} of "
+                                   f"this machine's {_physical_memory() / 2**30:.0f} GiB; refused before "
+                                   "loading")
+
+
+def _physical_memory() -> float:
+    import os
+
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 16.0 * 2**30  # not POSIX: assume a 16 GiB machine
 
 
 def _detect_layout(path: Path, fields: dict[str, Any]) -> str:

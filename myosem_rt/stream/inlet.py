@@ -99,6 +99,11 @@ def resolve_stream(selector: StreamSelector, timeout_s: float) -> pylsl.StreamIn
     return found[0]
 
 
+#: The largest stream the runtime buffers (an absurd header, 1e9 Hz, once asked for 1.46 TiB of buffers).
+MAX_RATE_HZ = 100_000.0
+MAX_CHANNELS = 1024
+
+
 def check_emg_stream(info: pylsl.StreamInfo) -> None:
     """:class:`StreamError` unless ``info`` is a numeric stream with a nominal rate (windowable)."""
     if info.channel_format() == pylsl.cf_string:
@@ -106,6 +111,10 @@ def check_emg_stream(info: pylsl.StreamInfo) -> None:
     if not info.nominal_srate() > 0:
         raise StreamError(f"stream {info.name()!r}: no nominal sampling rate (irregular streams cannot be "
                           "windowed)")
+    if info.nominal_srate() > MAX_RATE_HZ or info.channel_count() > MAX_CHANNELS:
+        raise StreamError(f"stream {info.name()!r}: {info.channel_count()} ch @ {info.nominal_srate():g} Hz "
+                          f"is beyond what this runtime buffers (at most {MAX_CHANNELS} channels and "
+                          f"{MAX_RATE_HZ / 1000:g} kHz); is the stream's header right?")
 
 
 class EmgInlet:
