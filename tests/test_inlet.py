@@ -201,3 +201,36 @@ def test_streams_and_monitor_commands(capsys: pytest.CaptureFixture[str]) -> Non
         stop.set()
         producer.join(timeout=5)
         del outlet
+
+
+@pytest.mark.lsl
+@pytest.mark.parametrize("fs_after, channels_after", [(2000.0, 3), (1000.0, 5)], ids=["rate", "channels"])
+def test_source_back_in_another_layout_is_refused(fs_after: float, channels_after: int) -> None:
+    """Issue 16 item 1: a source that comes back under its source_id at another rate (liblsl reconnects and
+    keeps the old header) or channel count (liblsl reconnects forever without a sample) stops the consumer
+    with one line naming both layouts."""
+    fs, sid = 1000.0, _sid()
+    outlet = _outlet(sid, fs)
+    consumer = StreamConsumer(_config(stall_timeout_s=0.3), StreamSelector(source_id=sid))
+    t0 = pylsl.local_clock()
+    try:
+        for i in range(10):
+            _push(outlet, i * 50, 50, t0, fs)
+            consumer.poll(timeout_s=0.05)
+        del outlet
+        end = time.monotonic() + 0.8
+        while time.monotonic() < end:
+            consumer.poll(timeout_s=0.05)
+        assert consumer.state == "lost"
+        outlet = _outlet(sid, fs_after, channels_after)
+        deadline = time.monotonic() + 15.0
+        with pytest.raises(StreamError) as err:
+            while time.monotonic() < deadline:
+                x = np.zeros((50, channels_after), np.float32)
+                outlet.push_chunk(x)
+                consumer.poll(timeout_s=0.05)
+        message = str(err.value)
+        assert "\n" not in message and f"came back as {channels_after} ch @ {fs_after:g} Hz" in message
+        assert "was 3 ch @ 1000 Hz" in message
+    finally:
+        consumer.close()

@@ -99,6 +99,9 @@ def resolve_stream(selector: StreamSelector, timeout_s: float) -> pylsl.StreamIn
     return found[0]
 
 
+#: Seconds to look for the source's header when it resumes, and between looks while it is lost.
+RESOLVE_ON_RESUME_S = 0.5
+LOST_CHECK_S = 2.0
 #: The largest stream the runtime buffers (an absurd header, 1e9 Hz, once asked for 1.46 TiB of buffers).
 MAX_RATE_HZ = 100_000.0
 MAX_CHANNELS = 1024
@@ -145,6 +148,7 @@ class EmgInlet:
         self._args_one = self._pull_args(0, 1)
         self._args_rest = self._pull_args(1, self.max_chunk - 1)
         self.state = CONNECTING
+        self._next_check = 0.0  # while lost: when to look again for a comeback in another layout
         self.last_arrival = pylsl.local_clock()  #: local_clock() of the last non-empty pull
         self.last_timestamp: float | None = None  #: corrected timestamp of the newest sample
         #: local_clock() at the last non-empty pull minus the newest sample's corrected timestamp
@@ -196,11 +200,30 @@ class EmgInlet:
             self.arrival_latency_s = now - self.last_timestamp
             if self.state != STREAMING:
                 transition = "resumed" if self.state == LOST else None
+                if transition == "resumed":
+                    self._check_layout(RESOLVE_ON_RESUME_S)
                 self.state = STREAMING
         elif self.state == STREAMING and now - self.last_arrival > self.stall_timeout_s:
             self.state = LOST
             transition = "lost"
+            self._next_check = now + LOST_CHECK_S
+        elif self.state == LOST and now >= self._next_check:
+            self._next_check = now + LOST_CHECK_S
+            self._check_layout(0.05)  # a comeback with another channel count never delivers a sample
         return self._data[:n], self._ts[:n], transition
+
+    def _check_layout(self, timeout_s: float) -> None:
+        """:class:`StreamError` when the source is back with another rate or channel count. Why a fresh
+        resolve: liblsl's recovery reconnects by source_id and keeps the old header (a 2 kHz comeback was
+        consumed as the 1 kHz stream it replaced), and with another channel count it silently reconnects
+        forever without a sample."""
+        prop, value = ("source_id", self.source_id) if self.source_id else ("name", self.name)
+        for info in pylsl.resolve_byprop(prop, value, 1, timeout_s):
+            layout = (int(info.channel_count()), float(info.nominal_srate()))
+            if layout != (self.n_channels, self.fs):
+                raise StreamError(f"stream {self.name!r} came back as {layout[0]} ch @ {layout[1]:g} Hz (it "
+                                  f"was {self.n_channels} ch @ {self.fs:g} Hz): filters, windows and model "
+                                  "are planned for the old layout; restart the command for the new one")
 
     def _pull_args(self, offset: int, count: int) -> tuple[Any, ...]:
         data = ctypes.c_void_p(self._data.ctypes.data + offset * self._data.strides[0])
