@@ -51,7 +51,28 @@ def _overlay(base: Config, user: Config, source: Path, prefix: str = "") -> None
                 raise ConfigError(f"{source}: '{dotted}' must be a section (mapping)")
             _overlay(base[key], value, source, dotted + ".")
         else:
+            _check_type(base[key], value, source, dotted)
             base[key] = value
+
+
+def _check_type(default: Any, value: Any, source: Path, dotted: str) -> None:
+    """A value of another kind than the default's is a one-line error naming the config key (``gui.fps:
+    thirty`` used to surface as a traceback far from the file). Numbers take numbers (an int default also
+    takes a float), booleans booleans, text text; ``null`` defaults and ``null`` values are free."""
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "text"
+    elif isinstance(default, list):
+        ok, kind = isinstance(value, list), "a list"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{source}: config key '{dotted}' must be {kind}, got {value!r}")
 
 
 _defaults_cache: Config | None = None

@@ -282,3 +282,38 @@ def test_an_absurd_stream_header_is_refused_before_buffers_are_allocated() -> No
         with pytest.raises(StreamError, match="beyond what this runtime buffers"):
             check_emg_stream(info)
     check_emg_stream(pylsl.StreamInfo("fine", "EMG", 16, 2048.0, pylsl.cf_float32, "fine"))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("frequency", "fast", "'frequency' must be a number, got 'fast'"),
+    ("frequency", np.zeros((0, 0)), "'frequency' must be one number, got 0 values"),
+    ("emg_scale", "big", "'emg_scale' must be a number"),
+    ("emg_scale", np.zeros((0, 0)), "'emg_scale' must be one number"),
+    ("subject", "bob", "'subject' must be a number"),
+    ("subject", 2.5, "'subject' must be a whole number"),
+])
+def test_scalar_fields_of_the_wrong_kind_are_one_line(tmp_path: Path, field: str, value,
+                                                      message: str, capsys: pytest.CaptureFixture) -> None:
+    """Item 9: text or empty where a recording needs a number used to be a traceback."""
+    import scipy.io
+
+    (tmp_path / "labels.json").write_text(json.dumps({"classes": {"0": "rest"}}))
+    fields = {"emg": np.ones((50, 2), np.int16), "stimulus": np.zeros((50, 1)),
+              "repetition": np.ones((50, 1)), "frequency": 100.0, "dataset": "X", field: value}
+    scipy.io.savemat(tmp_path / "r.mat", fields)
+    assert cli.main(["-q", "info", str(tmp_path / "r.mat")]) == 2
+    assert message in _one_line(capsys)
+
+
+@pytest.mark.parametrize("section, entry, message", [
+    ("live", {"min_margin": "high"}, "config key 'live.min_margin' must be a number, got 'high'"),
+    ("gui", {"fps": "thirty"}, "config key 'gui.fps' must be a number, got 'thirty'"),
+    ("stream", {"dejitter": "yes"}, "config key 'stream.dejitter' must be true or false"),
+])
+def test_config_values_of_the_wrong_type_name_the_config_key(
+        tmp_path: Path, section: str, entry: dict, message: str, capsys: pytest.CaptureFixture) -> None:
+    """Item 9: wrong-typed config values are refused when the file is read, naming the key."""
+    cfg = tmp_path / "my.yaml"
+    cfg.write_text(json.dumps({section: entry}))
+    assert cli.main(["-q", "--config", str(cfg), "models"]) == 2
+    assert message in _one_line(capsys)

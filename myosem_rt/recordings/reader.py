@@ -155,6 +155,23 @@ def _scalar(fields: dict[str, Any], name: str) -> Any:
     return value[0] if value.size else None
 
 
+def _number(path: Path, fields: dict[str, Any], name: str, kind: type = float) -> Any:
+    """The scalar field ``name`` as a ``kind`` (float or int), or a one-line error: stored as text, empty
+    or not a whole number (these used to be tracebacks)."""
+    value = np.asarray(fields[name])
+    if value.size != 1:
+        raise RecordingError(path, f"'{name}' must be one number, got {value.size} values")
+    item = value.reshape(-1)[0]
+    if not isinstance(item, (np.number, int, float)) or isinstance(item, (bool, np.bool_)):
+        raise RecordingError(path, f"'{name}' must be a number, got {str(item)!r}")
+    number = float(item)
+    if kind is int:
+        if not number.is_integer():
+            raise RecordingError(path, f"'{name}' must be a whole number, got {number:g}")
+        return int(number)
+    return number
+
+
 def _text(fields: dict[str, Any], name: str, default: str = "") -> str:
     if name not in fields:
         return default
@@ -176,7 +193,7 @@ def _emg(path: Path, fields: dict[str, Any]) -> np.ndarray:
         raise RecordingError(path, f"'emg' is complex-valued (dtype {raw.dtype}); EMG samples are real")
     emg = raw.astype(np.float32)
     if "emg_scale" in fields:
-        scale = float(_scalar(fields, "emg_scale"))
+        scale = _number(path, fields, "emg_scale")
         if not np.isfinite(scale) or scale <= 0:
             raise RecordingError(path, f"'emg_scale' must be a positive number, got {scale}")
         if scale != 1.0:
@@ -270,7 +287,7 @@ def _shared_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int)
     else:
         meta, descriptions = _labels_json(path.resolve().parent), {}
         _check_names(path, label, meta["classes"], "labels.json")
-    fs = float(_scalar(fields, "frequency"))
+    fs = _number(path, fields, "frequency")
     if not np.isfinite(fs) or fs <= 0:
         raise RecordingError(path, f"'frequency' must be a positive number, got {fs}")
     return Session(
@@ -280,12 +297,12 @@ def _shared_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int)
         fs=fs,
         class_names=meta["classes"],
         dataset=_text(fields, "dataset", meta.get("dataset", "unknown")),
-        subject=int(_scalar(fields, "subject")) if "subject" in fields else 0,
+        subject=_number(path, fields, "subject", int) if "subject" in fields else 0,
         session=_text(fields, "session", path.stem),
         path=path,
         unit=_text(fields, "emg_unit", meta.get("emg_unit", "")),
         device=_text(fields, "device", meta.get("device", "")),
-        exercise=int(_scalar(fields, "exercise")) if "exercise" in fields else 1,
+        exercise=_number(path, fields, "exercise", int) if "exercise" in fields else 1,
         glove=_glove(path, fields, n),
         class_descriptions=descriptions,
     )
@@ -332,21 +349,18 @@ def _ninapro_session(path: Path, fields: dict[str, Any], emg: np.ndarray, n: int
     db = layout.upper()
     pattern = ninapro.DB1_NAME if db == "DB1" else ninapro.DB23_NAME
     match = pattern.match(path.name)
-    exercise = (
-        int(_scalar(fields, "exercise")) if "exercise" in fields else int(match["exercise"]) if match else 1
-    )
+    named = (int(match["exercise"]), int(match["subject"])) if match else (1, 0)
+    exercise = _number(path, fields, "exercise", int) if "exercise" in fields else named[0]
     if exercise not in (1, 2, 3):
         raise RecordingError(path, f"NinaPro exercise must be 1, 2 or 3, got {exercise}")
-    subject = (
-        int(_scalar(fields, "subject")) if "subject" in fields else int(match["subject"]) if match else 0
-    )
+    subject = _number(path, fields, "subject", int) if "subject" in fields else named[1]
     facts = ninapro.DB_FACTS[db]
     if emg.shape[1] not in facts["channels"]:
         log.warning("%s: %d EMG channels; %s documents %s", path, emg.shape[1], db, facts["channels"])
     label = _ninapro_labels(path, fields, n, db, exercise)
     names = ninapro.DB1_MOVEMENTS if db == "DB1" else ninapro.DB2_MOVEMENTS
     _check_names(path, label, names, f"the NinaPro {db} movement list")
-    fs = float(_scalar(fields, "frequency")) if "frequency" in fields else facts["fs"]
+    fs = _number(path, fields, "frequency") if "frequency" in fields else facts["fs"]
     return Session(
         emg=emg,
         label=label,
