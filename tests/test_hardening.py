@@ -317,3 +317,24 @@ def test_config_values_of_the_wrong_type_name_the_config_key(
     cfg.write_text(json.dumps({section: entry}))
     assert cli.main(["-q", "--config", str(cfg), "models"]) == 2
     assert message in _one_line(capsys)
+
+
+def test_gui_without_a_display_says_what_to_use_instead(tmp_path: Path) -> None:
+    """Item 11: Qt aborted the process (exit 134) when there was no display."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    out = subprocess.run([sys.executable, "-m", "myosem_rt.cli", "gui", "--name", "nobody"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(err) == 1, out.stderr
+    assert "no display" in err[0] and "myosem live" in err[0]
+
+
+def test_the_default_synthetic_armband_fits_a_shipped_model() -> None:
+    """Item 12: ``myosem simulate`` then ``myosem live`` failed with "no shipped model" (8 ch @ 1 kHz)."""
+    from myosem_rt.config import default_config
+    from myosem_rt.model import model_for_stream
+
+    sim = default_config()["simulate"]
+    assert model_for_stream(int(sim["n_channels"]), float(sim["fs"])).name == "3dc-armband"

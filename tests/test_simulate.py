@@ -154,7 +154,7 @@ def test_cli_simulate_runs_and_reports(capsys):
     ]
     assert run_cli(args) == 0
     err = capsys.readouterr().err
-    assert f"streaming {name}: source_id synthetic/{name}/seed3, 8 ch @ 1000 Hz" in err
+    assert f"streaming {name}: source_id synthetic/{name}/seed3, 10 ch @ 1000 Hz" in err
     assert "pushed 500 samples" in err
 
 

@@ -22,7 +22,14 @@ import os
 import sys
 from typing import Any
 
-from myosem_rt.commands.gui import add_view_arguments, check_view_arguments, fps_report, require_gui
+from myosem_rt.commands.gui import (
+    add_view_arguments,
+    check_display,
+    check_view_arguments,
+    fps_report,
+    has_display,
+    require_gui,
+)
 from myosem_rt.recordings import xdf
 
 HELP = "replay a recording (or the synthetic armband) into the live engine and show its descriptions"
@@ -47,9 +54,9 @@ def _gui_available(args: argparse.Namespace) -> bool:
     if args.terminal:
         return False
     if args.screenshot or args.fps_report:
+        check_display(headless_ok=True)
         return True
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if not has_display or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+    if not has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         return False
     try:
         require_gui()

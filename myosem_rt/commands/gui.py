@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -65,6 +66,28 @@ def require_gui() -> None:
         raise ConfigError(f"the window needs PyQt5 and pyqtgraph (pip install -e '.[gui]'): {exc}") from None
 
 
+def has_display() -> bool:
+    """Whether Qt can open a window here: an X or Wayland display, or a platform plugin chosen explicitly
+    (``QT_QPA_PLATFORM``, e.g. ``offscreen``). Without one Qt aborts the process (exit 134, no message)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def check_display(headless_ok: bool) -> None:
+    """Before Qt is touched: no display is a one-line error saying what to use instead; a headless
+    screenshot run (``headless_ok``) renders offscreen."""
+    if has_display():
+        return
+    if headless_ok:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return
+    from myosem_rt.errors import ConfigError
+
+    raise ConfigError("no display to open the window on (DISPLAY / WAYLAND_DISPLAY unset): use "
+                      "'myosem live' for the descriptions in this terminal, or --screenshot FILE.png "
+                      "(renders offscreen)")
+
+
 def fps_report(stats: Any, session: Any) -> str:
     """One line: display fps and frame cost, and whether acquisition kept up (hops, rate, hop latency)."""
     s = stats.summary()
@@ -81,6 +104,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.stream.inlet import StreamSelector
 
     check_view_arguments(args, args.duration)
+    check_display(headless_ok=bool(args.screenshot))
     require_gui()
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
                                           source_id=args.source_id)
