@@ -338,3 +338,51 @@ def test_the_default_synthetic_armband_fits_a_shipped_model() -> None:
 
     sim = default_config()["simulate"]
     assert model_for_stream(int(sim["n_channels"]), float(sim["fs"])).name == "3dc-armband"
+
+
+@pytest.mark.lsl
+def test_what_an_outlet_binds_is_what_the_readme_says() -> None:
+    """Item 6: discovery is machine-local, but liblsl binds the outlet's TCP data server on 0.0.0.0 (no
+    configuration restricts it). Read from /proc: if a liblsl update binds loopback only, this fails and
+    the README's "Privacy and network" must be updated."""
+    import os
+
+    import pylsl
+
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("no /proc/net/tcp")
+
+    def inodes() -> set[str]:
+        out = set()
+        for fd in Path(f"/proc/{os.getpid()}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                out.add(target[8:-1])
+        return out
+
+    def listening(table: str, state: str | None) -> set[tuple[str, int]]:
+        mine, found = inodes(), set()
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[9] in mine and (state is None or cols[3] == state):
+                address, port = cols[1].split(":")
+                ip = ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                found.add((ip, int(port, 16)))
+        return found
+
+    before = listening("/proc/net/tcp", "0A")
+    info = pylsl.StreamInfo("bind-check", "EMG", 1, 100.0, pylsl.cf_float32, "bind-check")
+    outlet = pylsl.StreamOutlet(info)
+    try:
+        new = listening("/proc/net/tcp", "0A") - before
+        assert new and all(ip == "0.0.0.0" and 16572 <= port < 16572 + 200 for ip, port in new), new
+        udp = listening("/proc/net/udp", None)
+        assert any(ip == "0.0.0.0" for ip, _ in udp)  # the time server, also on every interface
+    finally:
+        del outlet
+    from myosem_rt.commands.streams import EXPOSURE
+
+    assert "all IPv4 interfaces" in EXPOSURE

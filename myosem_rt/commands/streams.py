@@ -18,6 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds to listen for streams (default 1; short waits can miss some)")
 
 
+#: What the shipped liblsl configuration does and does not keep on this machine (README "Privacy and
+#: network"; liblsl binds every outlet's data sockets to 0.0.0.0 whatever its configuration says).
+EXPOSURE = ("note: discovery is machine-local (lsl.api_config), but liblsl's outlets accept data connections "
+            "on all IPv4 interfaces (TCP/UDP 16572+); firewall those ports on a shared network")
+
+
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.stream.inlet import list_streams
 
@@ -34,4 +40,5 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     widths = [max(len(r[k]) for r in (header, *rows)) for k in range(len(header))]
     for row in (header, *rows):
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(EXPOSURE + "\n")
     return 0
