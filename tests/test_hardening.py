@@ -386,3 +386,51 @@ def test_what_an_outlet_binds_is_what_the_readme_says() -> None:
     from myosem_rt.commands.streams import EXPOSURE
 
     assert "all IPv4 interfaces" in EXPOSURE
+
+
+@pytest.mark.lsl
+@pytest.mark.realdata
+@pytest.mark.timeout(60)
+def test_the_ground_truth_is_named_as_the_model_names_its_predictions(data_dir: Path) -> None:
+    """Item 14: a MyoDisCo replay showed ``z_rest`` / ``extension`` as truth beside ``rest`` /
+    ``wrist_extension`` predictions; CIIL numbers its classes differently again. Given the model, the truth
+    is in the model's ids and names (by shared action)."""
+    import pylsl
+
+    from devices.replay import ReplayDevice
+    from myosem_rt.live.truth import GroundTruth, model_naming
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.recordings import load_session
+    from tests.lsl_helpers import unique_name
+
+    model = MyoSemModel.load("myo-armband")
+    names = dict(zip(model.class_ids, model.class_names, strict=True))
+    myodisco = model_naming(model, "MyoDisCo")
+    assert myodisco[0] == (0, names[0]) and names[0] != "z_rest" and myodisco[2][1] == "wrist_extension"
+    ciil = load_session(data_dir / "ciil_shift" / "S8_shift4.mat")
+    by_name = {ciil.class_name(c): c for c in ciil.classes}
+    ciil_map = model_naming(model, ciil.dataset)
+    assert ciil_map[by_name["Hand_Close"]][1] == "hand_close"
+    assert ciil_map[by_name["No_Motion"]][1] == names[0]
+    assert ciil_map[by_name["Hand_Close"]][0] != by_name["Hand_Close"]  # CIIL's ids are not the model's
+    session = load_session(data_dir / "myodisco" / "S11_day1.mat")
+    device = ReplayDevice(session, name=unique_name("naming"), speed=20.0, wait_for_consumer=20.0)
+    device.linger_s = 10.0
+    device.start()
+    try:
+        assert device.ready.wait(10.0)
+        inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", device.spec.marker_name, 1, 10.0)[0])
+        truth = GroundTruth(inlet, model)
+        emg = pylsl.StreamInlet(pylsl.resolve_byprop("name", device.spec.name, 1, 10.0)[0])
+        emg.open_stream(timeout=10.0)  # the replay starts when its consumer connects
+        deadline = time.monotonic() + 20.0
+        while len(truth.names) < 3 and time.monotonic() < deadline:
+            emg.pull_chunk(timeout=0.1)
+            truth.pull()
+        emg.close_stream()
+        truth.close()
+    finally:
+        device.stop()
+    assert len(truth.names) >= 3
+    assert all(names[i] == n for i, n in truth.names.items()), truth.names
+    assert "z_rest" not in truth.names.values()

@@ -22,7 +22,7 @@ from myosem_rt import cli
 from myosem_rt.config import load_config
 from myosem_rt.errors import ConfigError
 from myosem_rt.live.engine import LiveSettings, Smoother
-from myosem_rt.live.truth import parse_marker
+from myosem_rt.live.truth import SAME_INSTANT_S, parse_marker
 from myosem_rt.recordings import load_session
 from tests.lsl_helpers import unique_name
 
@@ -183,7 +183,7 @@ def test_jsonl_hops_carry_the_sources_ground_truth(live_run: dict[str, Any]) -> 
     assert len(known) > 0.7 * len(rows) and all(r["truth"] is None for r in rows[: rows.index(known[0])])
     agree = 0
     for r in known:
-        before = [m for m in markers if m[0] <= r["t"]]
+        before = [m for m in markers if m[0] <= r["t"] + SAME_INSTANT_S]
         agree += bool(before) and (r["truth"]["id"], r["truth"]["name"]) == tuple(before[-1][1])
     assert agree == len(known), f"{agree} of {len(known)} hops agree with the markers"
 

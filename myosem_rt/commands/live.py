@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         from myosem_rt.live.truth import MARKER_LOOKUP_S, MARKER_SUFFIX, GroundTruth, open_markers
 
         inlet = open_markers(consumer.inlet.name + MARKER_SUFFIX, MARKER_LOOKUP_S)  # a replay has one
-        truth = None if inlet is None else GroundTruth(inlet)
+        truth = None if inlet is None else GroundTruth(inlet, model)
         hops = run_live(consumer, engine, sinks, args.duration, truth=truth)
         log.info("live: %d hops; %d gap(s) in the stream (%d samples)", hops, consumer.n_gaps,
                  consumer.gap_samples)

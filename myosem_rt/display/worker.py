@@ -80,7 +80,7 @@ class LiveWorker:
                  history_s: float = 60.0) -> None:
         self.consumer = consumer
         self.settings = settings
-        self._truth_source = None if markers is None else GroundTruth(markers)
+        self._truth_source = None if markers is None else GroundTruth(markers, model)
         p = consumer.pipeline
         self.fs, self.n_channels = p.fs, p.n_channels
         self.hop_s = p.spec.hop / p.fs
