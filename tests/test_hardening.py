@@ -434,3 +434,43 @@ def test_the_ground_truth_is_named_as_the_model_names_its_predictions(data_dir: 
     assert len(truth.names) >= 3
     assert all(names[i] == n for i, n in truth.names.items()), truth.names
     assert "z_rest" not in truth.names.values()
+
+
+def test_terminal_view_says_what_every_shown_label_means() -> None:
+    """Item 14: live's terminal view printed the description only when the shown (smoothed) label was
+    also the hop's raw top-1."""
+    import io
+
+    from myosem_rt.live.engine import Result
+    from myosem_rt.live.outputs import TerminalView
+
+    out = io.StringIO()
+    meanings = {1: "Closing the hand into a fist.", 2: "Opening it."}
+    view = TerminalView(out, period_s=1e9, descriptions=meanings)
+    topk = [{"id": 2, "name": "open", "text": "Opening it.", "score": 0.6},
+            {"id": 1, "name": "fist", "text": "Closing the hand into a fist.", "score": 0.5}]
+    for label, ident in (("fist", 1), ("open", 2)):  # shown label 'fist' while the raw top-1 is 'open'
+        view.publish(Result(0, 0, 0.0, np.zeros(2), topk, label, ident, 0.55))
+    lines = out.getvalue().splitlines()
+    assert "-> fist" in lines[0] and "Closing the hand into a fist." in lines[0]
+    assert "-> open" in lines[1] and "Opening it." in lines[1]
+
+
+@pytest.mark.realdata
+def test_eval_over_a_folder_shows_a_progress_bar_on_a_terminal(data_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 15: eval over a folder of recordings showed nothing for minutes."""
+    import io
+    import shutil
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for name in ("S8_shift3.mat", "S8_shift4.mat", "labels.json"):
+        shutil.copy(data_dir / "ciil_shift" / name, tmp_path / name)
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main(["-q", "eval", "--model", "myo-armband", "--data", str(tmp_path), "--bootstrap", "2",
+                     "--episodes", "2"]) == 0
+    assert "eval: 100%" in err.getvalue() and "2/2" in err.getvalue()

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         if args.jsonl:
             sinks.append(JsonlWriter(args.jsonl))
         if args.jsonl != "-":
-            sinks.append(TerminalView())
+            sinks.append(TerminalView(descriptions=dict(zip((int(i) for i in model.class_ids),
+                                                            model.descriptions, strict=True))))
         engine = LiveEngine(model, settings)
         from myosem_rt.live.truth import MARKER_LOOKUP_S, MARKER_SUFFIX, GroundTruth, open_markers
 

@@ -35,7 +35,7 @@ def status_line(snap: Snapshot, elapsed_s: float, scale: float) -> str:
     truth = snap.truth[1] if snap.truth else "-"
     return (
         f"{elapsed_s:6.1f} s  {snap.state:<9s} {snap.rate_hz:7.0f} Hz  gaps {snap.n_gaps}  latency {latency}"
-        f"  |{activation_bars(snap.activation, scale)}|  truth: {truth}"
+        f"  |{activation_bars(snap.activation, scale)}| full scale {scale:.3g}  truth: {truth}"
     )
 
 

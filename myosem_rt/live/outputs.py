@@ -116,9 +116,13 @@ class JsonlWriter:
 class TerminalView:
     """A line per smoothed-label change and a status line every ``period_s``."""
 
-    def __init__(self, out: TextIO | None = None, period_s: float = 1.0) -> None:
+    def __init__(self, out: TextIO | None = None, period_s: float = 1.0,
+                 descriptions: dict[int, str] | None = None) -> None:
         self.out = out or sys.stdout
         self.period_s = period_s
+        #: class id -> description: every label line says what the shown label means (not only when it
+        #: happens to be this hop's raw top-1)
+        self.descriptions = dict(descriptions or {})
         self._label: str | None = None
         self._next = time.monotonic() + period_s
         self._t0 = time.monotonic()
@@ -128,8 +132,10 @@ class TerminalView:
         lines = []
         if result.label != self._label:
             self._label = result.label
-            text = "" if result.label_id is None else f"  -- {result.topk[0]['text']}" if (
-                result.topk[0]["id"] == result.label_id) else ""
+            known = {e["id"]: e["text"] for e in result.topk}
+            meaning = None if result.label_id is None else (self.descriptions.get(result.label_id)
+                                                            or known.get(result.label_id))
+            text = f"  -- {meaning}" if meaning else ""
             lines.append(f"{now - self._t0:7.2f} s  -> {result.label} ({result.smoothed_score:.2f}){text}")
         if now >= self._next:
             self._next = now + self.period_s
