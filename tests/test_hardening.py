@@ -474,3 +474,14 @@ def test_eval_over_a_folder_shows_a_progress_bar_on_a_terminal(data_dir: Path, t
     assert cli.main(["-q", "eval", "--model", "myo-armband", "--data", str(tmp_path), "--bootstrap", "2",
                      "--episodes", "2"]) == 0
     assert "eval: 100%" in err.getvalue() and "2/2" in err.getvalue()
+
+
+@pytest.mark.realdata
+def test_calibrate_eval_prints_figures_not_a_python_dict(data_dir: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """Item 15: its per-file line printed ``{'1': 0.617}``."""
+    assert cli.main(["calibrate-eval", "--model", "myo-armband", "--data", str(data_dir), "--protocol",
+                     "ciil-shift", "--subjects", "8", "--k", "1", "--repeats", "1"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "eval windows" in line]
+    assert lines and all("{" not in line and "k=1 " in line for line in lines), lines

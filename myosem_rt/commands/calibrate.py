@@ -150,8 +150,8 @@ def calibrate_eval(model: Any, files: list[Path], config: dict[str, Any], *, mas
         row["after"] = {k: round(float(np.mean(v)), 4) for k, v in row["after"].items()}
         per_file.append(row)
         n_total += n
-        log.info("calibrate-eval: %s: %d eval windows, R@1 before %.3f, after k=%s: %s", path.name, n, b[0],
-                 ks, row["after"])
+        log.info("calibrate-eval: %s: %d eval windows, R@1 before %.3f, after %s", path.name, n, b[0],
+                 ", ".join(f"k={k} {v:.3f}" for k, v in row["after"].items()))
     if n_total == 0:
         raise ConfigError(f"calibrate-eval: no evaluation windows in {len(files)} file(s)")
     pooled = after / n_total  # (R, K, 2)
