@@ -227,3 +227,22 @@ def test_gui_bad_options_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert run_cli(["gui", "--name", unique_name("missing"), "--duration", "1"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(err) == 1 and "no LSL stream matches" in err[0]
+
+
+def test_every_description_in_the_ranking_is_shown_whole(live: Any, tmp_path: Path) -> None:
+    """Issue 16 item 14: cut to one line, Chuck / Pinch Grip and Radial / Ulnar Deviation looked the same;
+    each description now fits its row at the window's size (and pairs stay distinguishable)."""
+    from PyQt5 import QtCore, QtGui
+
+    pump(2.0, until=lambda: live.table.rowCount() > 0)
+    live.grab().save(str(tmp_path / "ranking.png"))
+    table = live.table
+    width = table.columnWidth(2) - 8  # the cell's padding
+    metrics = QtGui.QFontMetrics(table.item(0, 2).font())
+    texts = [table.item(r, 2).text() for r in range(table.rowCount())]
+    assert len(texts) >= 11 and len(set(texts)) == len(texts)  # (another test may add a gesture)
+    for row, text in enumerate(texts):
+        box = QtCore.QRect(0, 0, width, 10_000)
+        needed = metrics.boundingRect(box, QtCore.Qt.TextWordWrap, text).height()
+        assert needed <= table.rowHeight(row), (text, needed, table.rowHeight(row), width)
+    assert table.wordWrap()

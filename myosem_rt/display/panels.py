@@ -33,6 +33,12 @@ def font(widget: QtWidgets.QWidget, size: float, bold: bool = False, italic: boo
     return f
 
 
+#: Text lines per row of the ranking table (a description wraps onto the second).
+ROW_LINES = 2
+#: Font size of the descriptions relative to the table's (two lines of it hold the longest at 1280 px).
+DESCRIPTION_SCALE = 0.85
+
+
 class RankingTable(QtWidgets.QTableWidget):
     """Every class of the model, best first, with its cosine score as a bar and its description."""
 
@@ -44,13 +50,15 @@ class RankingTable(QtWidgets.QTableWidget):
         self.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
         self.setFocusPolicy(QtCore.Qt.NoFocus)
         self.setShowGrid(False)
-        self.setWordWrap(False)
+        # descriptions wrap onto two lines: cut to one, pairs that differ in the middle or at the end
+        # (Chuck / Pinch Grip, Radial / Ulnar Deviation) looked identical
+        self.setWordWrap(True)
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.Fixed)
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.Stretch)
-        self.setColumnWidth(1, 120)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.setColumnWidth(1, 64)
+        self.verticalHeader().setDefaultSectionSize(ROW_LINES * self.fontMetrics().lineSpacing() + 6)
         self._bars: list[QtWidgets.QProgressBar] = []
         self.rows: list[str] = []  #: class names in the displayed order (tests read it)
 
@@ -80,12 +88,14 @@ class RankingTable(QtWidgets.QTableWidget):
         self._ensure_rows(len(order))
         bold = font(self, self.font().pointSizeF(), bold=True)
         normal = font(self, self.font().pointSizeF())
+        small = font(self, DESCRIPTION_SCALE * self.font().pointSizeF())
         self.rows = [names[i] for i in order]
         for row, i in enumerate(order):
             score = float(result.scores[i])
             name_item, text_item = self.item(row, 0), self.item(row, 2)
             name_item.setText(names[i])
             text_item.setText(descriptions[i])
+            text_item.setFont(small)
             text_item.setToolTip(descriptions[i])
             name_item.setFont(bold if names[i] == label else normal)
             bar = self._bars[row]

@@ -142,8 +142,8 @@ class LiveWindow(QtWidgets.QWidget):
         layout.setContentsMargins(10, 8, 10, 8)
         layout.addLayout(self._header())
         body = QtWidgets.QHBoxLayout()
-        body.addLayout(self._plots(), 3)
-        body.addLayout(self._side(), 2)
+        body.addLayout(self._plots(), 5)
+        body.addLayout(self._side(), 4)  # room for the ranked descriptions, whole
         layout.addLayout(body, 1)
         if self.query is not None:
             panels = QtWidgets.QHBoxLayout()
@@ -286,7 +286,7 @@ class LiveWindow(QtWidgets.QWidget):
         bar_plot.addItem(self.bars)
         step = 1 if n <= 12 else 2
         bar_plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(1, n + 1, step)]])
-        bar_plot.getAxis("left").setStyle(showValues=False)
+        bar_plot.getAxis("left").setStyle(showValues=True, tickTextWidth=24)  # the bars' scale
         bar_plot.setXRange(0.4, n + 0.6, padding=0)
         bar_plot.setMaximumHeight(170)
         self._bar_plot = bar_plot
