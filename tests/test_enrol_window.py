@@ -324,11 +324,14 @@ def test_without_a_model_two_new_gestures_make_a_device_only_view(tmp_path, monk
     assert replay.ready.wait(10.0)
     config = _config()
     session = open_session(config, StreamSelector(name=replay.spec.name))
-    QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # noqa: F841  (kept alive)
     window = LiveWindow(session, config)
     window.show()
     try:
         assert session.model is None and window.worker.base_model is None
+        # issue 16 item 14: signal-only says so whole and how to get descriptions
+        pump(0.3)
+        assert "Enrol" in window.label_text.text() and window.label_text.wordWrap()
         panel = window.open_enrolment()
         assert panel.checks == {}
         _choose(panel, {})

@@ -74,6 +74,10 @@ def envelope(x: np.ndarray, first_index: int, max_points: int) -> tuple[np.ndarr
     return pos.astype(np.float64), out
 
 
+#: What the header says when no model fits the stream: what is shown, and how to get descriptions.
+SIGNAL_ONLY_HINT = "no model fits this stream: signal only. Press Enrol… to make your profile for it"
+
+
 class FrameStats:
     """Frames per second and per-frame draw time over the run (and over the last second)."""
 
@@ -165,7 +169,9 @@ class LiveWindow(QtWidgets.QWidget):
         self.label.setFont(font(self, 30, bold=True))
         self.label.setStyleSheet(f"color: {ACCENT}")
         self.label_text = QtWidgets.QLabel("waiting for the first hop…" if self.session.model is not None
-                                           else "no model for this stream: signal only")
+                                           else SIGNAL_ONLY_HINT)
+        self.label_text.setToolTip(self.label_text.text())  # whole, even where the header cuts it
+        self.label_text.setWordWrap(self.session.model is None)
         self.label_text.setFont(font(self, 12, italic=True))
         self.label_text.setStyleSheet(f"color: {MUTED}")
         self.label_text.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
