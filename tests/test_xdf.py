@@ -55,6 +55,7 @@ def test_xdf_of_a_real_recording_is_the_same_session(myo_mat: Path, myo_xdf: Pat
     assert (xdf.dataset, xdf.subject, xdf.session, xdf.unit) == (mat.dataset, mat.subject, mat.session,
                                                                  mat.unit)
     assert dict(xdf.class_names) == dict(mat.class_names)
+    assert xdf.channel_names == mat.channel_names and xdf.channel_types == ("EMG",) * mat.n_channels
     # the independent check: pyxdf itself gives back the samples the writer was handed
     streams, _ = pyxdf.load_xdf(str(myo_xdf), dejitter_timestamps=False)
     emg = next(s for s in streams if s["info"]["type"][0] == "EMG")

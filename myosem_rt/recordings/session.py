@@ -47,6 +47,8 @@ class Session:
     exercise: int = 1
     glove: np.ndarray | None = None  #: (T, 22) float32 CyberGlove angles when present
     channel_names: tuple[str, ...] = field(default=())
+    #: per-channel content type when the source states it (XDF ``desc/channels/channel/type``: EMG, ACC ...)
+    channel_types: tuple[str, ...] = field(default=())
     #: class id -> description in words, when the file carries them (guided enrolment, ``labels_json``)
     class_descriptions: Mapping[int, str] = field(default_factory=dict)
 
@@ -76,6 +78,8 @@ class Session:
             object.__setattr__(self, "channel_names", tuple(f"ch{i + 1}" for i in range(emg.shape[1])))
         if len(self.channel_names) != emg.shape[1]:
             raise ValueError(f"{len(self.channel_names)} channel names for {emg.shape[1]} channels")
+        if self.channel_types and len(self.channel_types) != emg.shape[1]:
+            raise ValueError(f"{len(self.channel_types)} channel types for {emg.shape[1]} channels")
         if not self.fs > 0:
             raise ValueError(f"sampling rate must be positive, got {self.fs}")
 

@@ -126,6 +126,7 @@ def load_xdf_session(path: str | Path, choice: XdfChoice | None = None) -> Sessi
         device=str(desc.get("model") or desc.get("manufacturer") or name),
         exercise=_int(desc.get("exercise"), 1),
         channel_names=tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels)),
+        channel_types=_types(path, [c.get("type", "") for c in channels]),
     )
 
 
@@ -284,6 +285,18 @@ def _channels(info: dict[str, Any], n: int) -> list[dict[str, str]]:
                     len(channels), n)
         channels = []
     return channels or [{} for _ in range(n)]
+
+
+def _types(path: Path, types: list[str]) -> tuple[str, ...]:
+    """The channels' stated types (empty when none is stated); channels typed other than EMG are kept and
+    reported, since every channel of the stream is windowed alike."""
+    if not any(types):
+        return ()
+    other = sorted({t for t in types if t and t.upper() != "EMG"})
+    if other:
+        log.warning("%s: channels of type %s are read as EMG channels too (%d of %d)", path, ", ".join(other),
+                    sum(1 for t in types if t and t.upper() != "EMG"), len(types))
+    return tuple(t or "EMG" for t in types)
 
 
 def _convert_units(path: Path, emg: np.ndarray, units: list[str]) -> tuple[np.ndarray, str]:
