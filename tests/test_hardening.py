@@ -485,3 +485,18 @@ def test_calibrate_eval_prints_figures_not_a_python_dict(data_dir: Path,
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "eval windows" in line]
     assert lines and all("{" not in line and "k=1 " in line for line in lines), lines
+
+
+def test_the_report_suite_says_where_it_stands(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Item 15: ``myosem report --train`` runs hours of jobs; each start now says [i/N] and the time left."""
+    import logging
+
+    from train.suite import Job, run_jobs
+
+    jobs = [Job("text", f"j{i}", "3dc-rand", ("-c", "import time; time.sleep(0.05)"), tmp_path / f"j{i}")
+            for i in range(3)]
+    with caplog.at_level(logging.INFO, logger="train.suite"):
+        assert run_jobs(jobs, tmp_path, tmp_path, nice=0) == 0
+    starts = [r.getMessage() for r in caplog.records if "python -c" in r.getMessage()]
+    assert [m.split("]")[0] for m in starts] == ["[1/3", "[2/3", "[3/3"]
+    assert "min left" not in starts[0] and "min left" in starts[1]

@@ -180,8 +180,12 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
 
 
 def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry_run: bool = False) -> int:
-    """Run the jobs that are not done, one at a time; returns the number that failed."""
+    """Run the jobs that are not done, one at a time; returns the number that failed. Each start is logged
+    with its place in the queue and, once a job has run, an estimate of the time left (a full report is
+    hours of CPU: a user must see where it stands)."""
     failed = 0
+    todo = [job for job in jobs if not job.done()]
+    spent: list[float] = []
     for job in jobs:
         root = job.root or runs
         logs = root / "logs"
@@ -206,11 +210,15 @@ def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry
             continue
         if nice and hasattr(os, "nice"):
             cmd = ["nice", "-n", str(nice), *cmd]
-        log.info("%s: python %s", job.label, shown)
+        place = todo.index(job) + 1 if job in todo else 0
+        remaining_s = sum(spent) / len(spent) * (len(todo) - place + 1) if spent else 0.0
+        left = f"; about {remaining_s / 60:.0f} min left" if spent else ""
+        log.info("[%d/%d] %s: python %s%s", place, len(todo), job.label, shown, left)
         t0 = time.perf_counter()
         with open(logs / f"{job.label}.log", "a", encoding="utf-8") as fh:
             rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
         seconds = time.perf_counter() - t0
+        spent.append(seconds)
         (logs / f"{job.label}.json").write_text(json.dumps(
             {"command": f"python {shown}", "rc": rc, "seconds": round(seconds, 1),
              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n", encoding="utf-8")
