@@ -500,3 +500,16 @@ def test_the_report_suite_says_where_it_stands(tmp_path: Path, caplog: pytest.Lo
     starts = [r.getMessage() for r in caplog.records if "python -c" in r.getMessage()]
     assert [m.split("]")[0] for m in starts] == ["[1/3", "[2/3", "[3/3"]
     assert "min left" not in starts[0] and "min left" in starts[1]
+
+
+@pytest.mark.lsl
+@pytest.mark.realdata
+@pytest.mark.timeout(90)
+def test_soak_benchmark_prints_hops_gaps_memory_and_latency(data_dir: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """Must show: the soak figures come from a command (``myosem bench soak``), here for a few seconds."""
+    assert cli.main(["-q", "bench", "soak", "--model", "myo-armband", "--data",
+                     str(data_dir / "ciil_shift" / "S8_shift4.mat"), "--minutes", "0.1", "--speed", "4"]) == 0
+    out = capsys.readouterr().out
+    hops = int(out.split("hops ")[1].split(",")[0])
+    assert hops > 20 and "gaps 0 (0 samples lost)" in out and "growth" in out and "p99" in out, out

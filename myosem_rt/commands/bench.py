@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "stream": "myosem_rt.stream.bench:bench_stream",
     "gui": "myosem_rt.display.bench:bench_gui",
     "stability": "myosem_rt.live.stability:bench_stability",
+    "soak": "myosem_rt.live.soak:bench_soak",
     "enrol": "myosem_rt.profile.bench:bench_enrol",
     "train": "train.bench:bench_train",  # needs the train extra (torch)
     "loso": "train.loso:bench_loso",  # trains every fold: needs the train extra (torch)
@@ -56,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="loso: windows per recording (overrides the recipe's 800)")
     p.add_argument("--dry-run", action="store_true", help="loso: print the jobs, run nothing")
+    p.add_argument("--minutes", type=float, metavar="M", help="soak: wall minutes (default 10)")
+    p.add_argument("--speed", type=float, metavar="S", help="soak: replay speed (default 4)")
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
