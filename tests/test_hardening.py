@@ -513,3 +513,15 @@ def test_soak_benchmark_prints_hops_gaps_memory_and_latency(data_dir: Path,
     out = capsys.readouterr().out
     hops = int(out.split("hops ")[1].split(",")[0])
     assert hops > 20 and "gaps 0 (0 samples lost)" in out and "growth" in out and "p99" in out, out
+
+
+def test_channel_labels_stay_apart_on_many_channel_streams() -> None:
+    """Item 14: every channel got a label (64 overlapped), and a 1-channel strip labelled it twice."""
+    pytest.importorskip("pyqtgraph")
+    from myosem_rt.display.window import MAX_CHANNEL_LABELS, channel_ticks
+
+    assert channel_ticks(10) == list(range(10))
+    for n in (17, 32, 64, 128):
+        ticks = channel_ticks(n)
+        assert len(ticks) <= MAX_CHANNEL_LABELS + 1 and ticks[0] == 0 and ticks[-1] == n - 1
+    assert channel_ticks(1) == [0]

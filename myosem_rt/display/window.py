@@ -78,6 +78,17 @@ def envelope(x: np.ndarray, first_index: int, max_points: int) -> tuple[np.ndarr
 SIGNAL_ONLY_HINT = "no model fits this stream: signal only. Press Enrol… to make your profile for it"
 
 
+#: At most this many channel labels on the EMG traces' axis (more overlap at the window's default size).
+MAX_CHANNEL_LABELS = 16
+
+
+def channel_ticks(n: int) -> list[int]:
+    """Channels labelled on the traces' axis: all up to :data:`MAX_CHANNEL_LABELS`, else every k-th and
+    the last (64 labels in 300 pixels overlapped into a grey bar)."""
+    step = max(1, -(-n // MAX_CHANNEL_LABELS))
+    return sorted(set(range(0, n, step)) | {n - 1})
+
+
 class FrameStats:
     """Frames per second and per-frame draw time over the run (and over the last second)."""
 
@@ -256,7 +267,7 @@ class LiveWindow(QtWidgets.QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "stream time", units="s")
-        self.plot.getAxis("left").setTicks([[(-i, f"ch{i + 1}") for i in range(n)]])
+        self.plot.getAxis("left").setTicks([[(-i, f"ch{i + 1}") for i in channel_ticks(n)]])
         self.plot.setYRange(-n + 0.4, 0.6, padding=0)
         colours = [pg.intColor(i, hues=max(n, 8), values=1, maxValue=200) for i in range(n)]
         self.curves = [self.plot.plot(pen=pg.mkPen(colours[i], width=1), skipFiniteCheck=True)
@@ -267,7 +278,7 @@ class LiveWindow(QtWidgets.QWidget):
         self.strip.hideButtons()
         self.strip.setTitle(f"activation per channel, last {self.history_s:g} s (query matches highlighted)",
                             color=MUTED, size="9pt")
-        self.strip.getAxis("left").setTicks([[(i + 0.5, f"ch{i + 1}") for i in (0, n - 1)]])
+        self.strip.getAxis("left").setTicks([[(i + 0.5, f"ch{i + 1}") for i in sorted({0, n - 1})]])
         self.strip.invertY(True)
         self.strip.setYRange(-3.3, n, padding=0)
         self.strip.setFixedHeight(190)
