@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="seconds to run (default: until Ctrl-C)")
     p.add_argument("--jsonl", metavar="PATH|-", help="write one JSON object per hop here ('-' = stdout)")
     p.add_argument("--force", action="store_true", help="overwrite the --jsonl file if it exists")
+    p.add_argument("--describe", action="append", metavar="NAME=DESCRIPTION",
+                   help="rank this typed gesture beside the model's classes (no enrolment; repeatable)")
     p.add_argument("--top-k", type=int, metavar="K", help="descriptions ranked per hop (default 3)")
     p.add_argument("--smoothing", choices=("ema", "majority"), help="label smoothing (default ema)")
     p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
@@ -104,6 +106,20 @@ def open_live(model_dir: str | None, config: dict[str, Any], selector: Any,
     return model, consumer
 
 
+def _with_typed(model: Any, typed: list[tuple[str, str]]) -> Any:
+    """The model with the typed gestures as candidates (:mod:`myosem_rt.typed`), embedded by its text
+    encoder."""
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.typed import TypedCandidates
+
+    if model.text_dir is None:
+        raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
+    view = TypedCandidates(model, typed, TextEncoder.load(model.text_dir))
+    log.info("live: ranking %d typed gesture(s) beside the model's %d classes: %s", len(typed),
+             len(model.class_ids), ", ".join(n for n, _ in typed))
+    return view
+
+
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
     from myosem_rt.live.outputs import JsonlWriter, ResultOutlet, TerminalView
@@ -120,6 +136,14 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         from myosem_rt.output_files import check_new_file
 
         check_new_file(args.jsonl, "--jsonl", force=args.force)
+    typed = None
+    if args.describe:
+        from myosem_rt.typed import parse_typed
+
+        typed = parse_typed(args.describe)
+        if getattr(args, "profile", None):
+            raise MyosemError("--describe and --profile: a profile takes a new gesture by enrolling it with "
+                              "its description (Enrol…, or myosem enrol --new NAME=DESCRIPTION)")
     try:
         model, consumer = open_live(args.model, config, selector, getattr(args, "profile", None))
     except NoModel as exc:  # signal only: say how to enrol, and keep showing that the stream is fine
@@ -129,6 +153,12 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
         return monitor.run(argparse.Namespace(name=args.name, type=args.type, source_id=args.source_id,
                                               duration=args.duration), config)
+    if typed:
+        try:
+            model = _with_typed(model, typed)
+        except Exception:
+            consumer.close()
+            raise
     sinks: list[Any] = []
     truth = None
     try:
