@@ -154,7 +154,7 @@ def bench_loso(args: Any, config: dict[str, Any]) -> int:
     [--ablate NAME ...] [--baselines lda,lda-session,cnn-bilstm] [--recipe reduced|full]
     [--max-windows-per-file N] [--dry-run]``; the baselines train on the windows MyoSem's manifest
     records, so they follow N."""
-    from myosem_rt.profile.profile import _atomic_write
+    from myosem_rt.output_files import write_bytes
     from train.suite import run_jobs
 
     names = list(args.suite or ["3dc"])
@@ -185,8 +185,8 @@ def bench_loso(args: Any, config: dict[str, Any]) -> int:
     text = report(suite, results, command)
     sys.stdout.write(text)
     if results_dir is not None:
-        _atomic_write(results_dir / f"loso-{suite}.md", text.encode("utf-8"))
-        _atomic_write(results_dir / f"loso-{suite}.json", (json.dumps(
+        write_bytes(results_dir / f"loso-{suite}.md", text.encode("utf-8"))
+        write_bytes(results_dir / f"loso-{suite}.json", (json.dumps(
             {"suite": suite, "command": command, "results": results}, indent=2) + "\n").encode("utf-8"))
     if failed:
         log.warning("bench loso: %d job(s) failed (logs under %s)", failed, runs / "logs")

@@ -294,9 +294,6 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
     else:
         files = find_recordings(args.data)
-    from myosem_rt.model import warn_trained_on
-
-    seen = warn_trained_on(model, files, "eval")
     if profile is not None or args.repetitions is not None:
         extra, base_mask = enrolment_mask(profile, args.repetitions), mask
         mask = extra if base_mask is None else (lambda ws: base_mask(ws) & extra(ws))
@@ -308,6 +305,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     result = evaluate(model, str(name), files, config, mask=mask, held_out=held_out,
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
                       n_resamples=args.bootstrap, seed=args.seed, activity_fraction=fraction)
+    from myosem_rt.model import warn_trained_on
+
+    seen = warn_trained_on(model, files, "eval")  # after the work: a failed run prints only its error
     result = {"model": str(name), "data": str(args.data), "protocol": args.protocol,
               "repetitions": args.repetitions, "labels": args.labels, "trained_on": seen, **result}
     if result.get("left_out_windows"):

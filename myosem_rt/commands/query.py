@@ -100,14 +100,14 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
             s = load_session(path)
             model_dir = model_for_stream(s.n_channels, s.fs)
         model = MyoSemModel.load(model_dir)
-    from myosem_rt.model import warn_trained_on
-
-    warn_trained_on(model, [path], "query")
     if model.text_dir is None:
         raise QueryError(f"{model.directory}: model has no text encoder (text/), cannot embed a query")
     encoder = TextEncoder.load(model.text_dir)
     result = query_recording(model, encoder, path, args.text, config, top=args.top, threshold=args.threshold,
                              repetitions=args.repetitions)
+    from myosem_rt.model import warn_trained_on
+
+    warn_trained_on(model, [path], "query")  # after the work: a failed query prints only its error
     sys.stdout.write(format_result(result))
     if args.json:
         from myosem_rt.output_files import write_json

@@ -312,6 +312,8 @@ def enrol_from_session(session: Any, config: Mapping[str, Any], *, model: Any | 
     feature_set = settings["feature_set"]
     if feature_set == "auto":
         feature_set = AUTO_FEATURES[model is not None]
+    if model is not None and hasattr(model, "new_session"):
+        model.new_session()  # an encoder with session statistics: the enrolment is a stream of its own
     features = window_features(ws.x[keep], eps, feature_set, model, ws.desc[keep])
     t_features = time.perf_counter() - t0
     text_dir = Path(model.text_dir) if model is not None and model.text_dir is not None else \

@@ -107,6 +107,8 @@ class CalibratedModel:
         and the session adaptation (:mod:`~myosem_rt.profile.adapt`) starts from the enrolment."""
         if self._adapt is not None:
             self._adapt.reset()
+        if self.base_model is not None and hasattr(self.base_model, "new_session"):
+            self.base_model.new_session()  # the encoder's running feature statistics start over too
         self.signs = np.ones(self.n_channels, dtype=np.float32)
         self._pending: list[np.ndarray] = []
         self._decided = self.profile.corr is None or self.n_channels < 2
