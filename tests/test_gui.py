@@ -246,3 +246,12 @@ def test_every_description_in_the_ranking_is_shown_whole(live: Any, tmp_path: Pa
         needed = metrics.boundingRect(box, QtCore.Qt.TextWordWrap, text).height()
         assert needed <= table.rowHeight(row), (text, needed, table.rowHeight(row), width)
     assert table.wordWrap()
+
+
+def test_activation_bars_show_their_scale(live: Any) -> None:
+    """Issue 16 item 14: the RMS bars had no values on their axis."""
+    pump(1.0)
+    axis = live._bar_plot.getAxis("left")
+    assert axis.style["showValues"] is True
+    ticks = axis.tickValues(*live._bar_plot.getViewBox().viewRange()[1], 100)
+    assert any(len(values) for _, values in ticks)
