@@ -191,12 +191,12 @@ class MyoSemModel:
     """EMG windows -> unit-norm embeddings z, ranked by cosine against the class text prototypes."""
 
     def __init__(self, model_dir: Path, manifest: dict[str, Any], session: Any, arrays: dict[str, np.ndarray],
-                 classes: list[dict[str, Any]]) -> None:
+                 classes: list[dict[str, Any]], threads: int = 1) -> None:
         self.directory = model_dir
         self.manifest = manifest
         self.session = session
         self._single: Any | None = None  # the batch-1 session of one live hop (:meth:`_session_for`)
-        self._threads = 1
+        self._threads = int(threads)
         self.n_channels = int(manifest["n_channels"])
         self.fs = float(manifest["fs"])
         self.window, self.hop, self.patch = (int(manifest[k]) for k in ("window", "hop", "patch"))
@@ -236,9 +236,7 @@ class MyoSemModel:
         classes = _read_classes(model_dir / CLASSES_FILE, arrays["class_ids"])
         session = _open_session(model_dir / ENCODER_FILE, threads)
         _check_io(model_dir, session, manifest)
-        model = cls(model_dir, manifest, session, arrays, classes)
-        model._threads = int(threads)
-        return model
+        return cls(model_dir, manifest, session, arrays, classes, threads)
 
     def encode(self, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None,
                weights: np.ndarray | None = None) -> np.ndarray:

@@ -183,7 +183,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
 
     # a bar over the recordings on a terminal (a folder of 3DC files takes minutes), nothing in logs
     bar = tqdm(files, desc="eval", unit="file", disable=len(files) < 2 or not sys.stderr.isatty(),
-               leave=False)
+               leave=False, mininterval=0)  # every file redraws (files take seconds; none is skipped)
     for path in bar:  # one file at a time: only embeddings are kept, never all windows at once
         # labels in the model's class ids (translated by action for another dataset of the same device)
         ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,

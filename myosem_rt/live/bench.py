@@ -122,34 +122,46 @@ class _AllReceived:
         return self.consumer.pipeline.n_samples >= self.n
 
 
-def end_to_end(model: Any, config: dict[str, Any], session: Any, seconds: float) -> list[Any]:
-    """Replay ``seconds`` of ``session`` at real time through consumer, engine and result outlet."""
-    from devices.replay import ReplayDevice
+def replay_through_live(model: Any, config: dict[str, Any], replay: Any, sinks: list[Any], duration_s: float,
+                        until_received: int | None = None) -> tuple[int, int, int]:
+    """Start ``replay`` (a :class:`~devices.replay.ReplayDevice` waiting for its consumer) and run its
+    stream through consumer, engine, a ``myosem-results`` outlet and ``sinks`` for ``duration_s`` (or until
+    ``until_received`` samples arrived); everything is closed afterwards, inlets before outlets. Returns
+    (samples received, gaps, samples lost). The one path of ``bench live``'s end-to-end figure and
+    ``bench soak``."""
     from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
     from myosem_rt.live.outputs import ResultOutlet
     from myosem_rt.model import trained_config
     from myosem_rt.stream.consumer import StreamConsumer
     from myosem_rt.stream.inlet import StreamSelector
 
-    tag = uuid.uuid4().hex[:8]
-    replay = ReplayDevice(session, name=f"bench-live-{tag}", speed=1.0, start_s=session.duration_s / 2,
-                          duration_s=seconds, wait_for_consumer=10.0)
     replay.linger_s = 60.0  # outlets stay until stop(), after the inlet is closed
     replay.start()
-    collect = _Collect()
     try:
         replay.ready.wait(10.0)
         consumer = StreamConsumer(trained_config(model, config), StreamSelector(name=replay.spec.name))
-        outlet = ResultOutlet(model, f"bench-results-{tag}", consumer.inlet.source_id, model.fs / model.hop)
-        done = _AllReceived(consumer, replay.n_selected)
+        outlet = ResultOutlet(model, f"{replay.spec.name}-results", consumer.inlet.source_id,
+                              model.fs / model.hop)
+        done = None if until_received is None else _AllReceived(consumer, until_received)
         try:
-            run_live(consumer, LiveEngine(model, LiveSettings.from_config(config)), [outlet, collect],
-                     duration_s=seconds + 5.0, stop=done)
+            run_live(consumer, LiveEngine(model, LiveSettings.from_config(config)), [outlet, *sinks],
+                     duration_s=duration_s, stop=done)
+            return consumer.pipeline.n_samples, consumer.n_gaps, consumer.gap_samples
         finally:
             outlet.close()
             consumer.close()
     finally:
         replay.stop()
+
+
+def end_to_end(model: Any, config: dict[str, Any], session: Any, seconds: float) -> list[Any]:
+    """Replay ``seconds`` of ``session`` at real time through consumer, engine and result outlet."""
+    from devices.replay import ReplayDevice
+
+    replay = ReplayDevice(session, name=f"bench-live-{uuid.uuid4().hex[:8]}", speed=1.0,
+                          start_s=session.duration_s / 2, duration_s=seconds, wait_for_consumer=10.0)
+    collect = _Collect()
+    replay_through_live(model, config, replay, [collect], seconds + 5.0, until_received=replay.n_selected)
     return collect.results
 
 

@@ -66,12 +66,9 @@ class _Probe:
 
 def bench_soak(args: Any, config: dict[str, Any]) -> int:
     from devices.replay import ReplayDevice
-    from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
-    from myosem_rt.live.outputs import ResultOutlet
-    from myosem_rt.model import MyoSemModel, trained_config
+    from myosem_rt.live.bench import replay_through_live
+    from myosem_rt.model import MyoSemModel
     from myosem_rt.recordings import load_session
-    from myosem_rt.stream.consumer import StreamConsumer
-    from myosem_rt.stream.inlet import StreamSelector
 
     if not getattr(args, "data", None):
         raise ConfigError("bench soak needs a recording: --data FILE (it is replayed in a loop)")
@@ -81,25 +78,11 @@ def bench_soak(args: Any, config: dict[str, Any]) -> int:
         raise ConfigError("bench soak: --minutes and --speed must be > 0")
     model = MyoSemModel.load(getattr(args, "model", None) or "3dc-armband", threads=1)
     session = load_session(args.data)
-    tag = uuid.uuid4().hex[:8]
-    replay = ReplayDevice(session, name=f"soak-{tag}", speed=speed, loop=True, wait_for_consumer=10.0)
-    replay.linger_s = 30.0
-    replay.start()
+    replay = ReplayDevice(session, name=f"soak-{uuid.uuid4().hex[:8]}", speed=speed, loop=True,
+                          wait_for_consumer=10.0)
     warmup = min(WARMUP_S, 0.3 * minutes * 60.0)
     probe = _Probe(warmup, capacity=int(1.5 * minutes * 60.0 * speed * model.fs / model.hop) + 1000)
-    try:
-        replay.ready.wait(10.0)
-        consumer = StreamConsumer(trained_config(model, config), StreamSelector(name=replay.spec.name))
-        outlet = ResultOutlet(model, f"soak-results-{tag}", consumer.inlet.source_id, model.fs / model.hop)
-        try:
-            run_live(consumer, LiveEngine(model, LiveSettings.from_config(config)), [outlet, probe],
-                     duration_s=minutes * 60.0)
-            received, gaps, lost = consumer.pipeline.n_samples, consumer.n_gaps, consumer.gap_samples
-        finally:
-            outlet.close()
-            consumer.close()
-    finally:
-        replay.stop()
+    received, gaps, lost = replay_through_live(model, config, replay, [probe], minutes * 60.0)
     end_rss = rss_kib()
     lat = probe.latency
     total = minutes * 60.0

@@ -84,7 +84,6 @@ class SessionAdaptation:
         self.capacity = max(self.every, int(round(settings.history_s / hop_s)))
         self._mean, self._scale = head.mean_, head.scale_
         lda = head.lda_
-        self._lda = lda
         # standardise-then-project as one affine map, f @ W - b (one matrix product per hop)
         self._w = lda.scalings_ / self._scale[:, None]
         self._b = (self._mean / self._scale + lda.xbar_) @ lda.scalings_

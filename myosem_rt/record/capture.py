@@ -17,8 +17,8 @@ Used by ``myosem record`` (:mod:`myosem_rt.record.session`) and the guided enrol
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
-import os
 import signal
 import tempfile
 import threading
@@ -177,19 +177,17 @@ def keep_recording(out: Path, write: Callable[[Path, bool], Path], raw: Mapping[
 
 
 def dump_raw(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Last resort: every array as received, in a plain .npz (written atomically)."""
+    """Last resort: every array as received, in a plain .npz (written atomically), beside the target or
+    else in the temporary folder."""
+    from myosem_rt.output_files import write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
     for folder in (path.parent, Path(tempfile.gettempdir())):
-        tmp = None
+        target = folder / path.name
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            target = folder / path.name
-            os.replace(tmp, target)
+            write_bytes(target, buf.getvalue())
             return target
         except OSError:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            continue
     raise RecordingError(path, "cannot write the recording anywhere (disk full or read-only?)")

@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 import signal
 import sys
 import threading
@@ -103,10 +102,12 @@ class MarkerTrack:
             timeout_s = 0.0
 
     def _id(self, text: str) -> int:
-        m = re.fullmatch(r"(\d+):(.*)", text, flags=re.S)
-        if m:
-            self.names.setdefault(int(m[1]), m[2])
-            return int(m[1])
+        from myosem_rt.recordings.markers import project_marker
+
+        ours = project_marker(text)
+        if ours is not None:
+            self.names.setdefault(*ours)
+            return ours[0]
         if text not in self._by_text:  # another application's marker: a class of its own
             ident = max([0, *self.names]) + 1
             self._by_text[text], self.names[ident] = ident, text

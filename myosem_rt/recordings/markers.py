@@ -10,10 +10,20 @@ included: the numbering of every shared recording.
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+_OURS = re.compile(r"(\d+):(.*)", flags=re.S)
+
+
+def project_marker(text: str) -> tuple[int, str] | None:
+    """(class id, name) of a marker in this project's ``"<id>:<name>"`` form (a non-negative integer id;
+    the name may contain ':'), None for any other text."""
+    m = _OURS.fullmatch(str(text))
+    return None if m is None else (int(m[1]), m[2])
 
 
 def label_samples(ts: np.ndarray, marker_ts: np.ndarray, ids: np.ndarray, fs: float) -> np.ndarray:

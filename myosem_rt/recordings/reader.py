@@ -117,12 +117,12 @@ def _check_declared_size(path: Path, declared: dict[str, tuple[tuple[int, ...], 
         shape, cls = declared[name]
         values = int(np.prod(shape, dtype=np.float64)) if shape else 0
         total += values * (_MAT_BYTES.get(cls, 8) + (4 if name == "emg" else 8))  # + the float32/int64 copy
-    limit = MEMORY_SHARE * _physical_memory()
-    if total > limit:
+    memory = _physical_memory()
+    if total > MEMORY_SHARE * memory:
         emg = declared.get("emg", ((), ""))[0]
         raise RecordingError(path, f"declares arrays of {total / 2**30:.1f} GiB to load ('emg' "
                                    f"{' x '.join(map(str, emg)) or '?'}), more than {MEMORY_SHARE:.0%} of "
-                                   f"this machine's {_physical_memory() / 2**30:.0f} GiB; refused before "
+                                   f"this machine's {memory / 2**30:.0f} GiB; refused before "
                                    "loading")
 
 
@@ -148,11 +148,6 @@ def _detect_layout(path: Path, fields: dict[str, Any]) -> str:
         "unknown layout: expected NinaPro names S{n}_A1_E{e}.mat (DB1) / S{n}_E{e}_A1.mat (DB2, DB3) "
         "or the fields 'dataset' and 'frequency' of the MyoSem recordings",
     )
-
-
-def _scalar(fields: dict[str, Any], name: str) -> Any:
-    value = np.asarray(fields[name]).reshape(-1)
-    return value[0] if value.size else None
 
 
 def _number(path: Path, fields: dict[str, Any], name: str, kind: type = float) -> Any:

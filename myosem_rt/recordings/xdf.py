@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.errors import RecordingError
-from myosem_rt.recordings.markers import label_samples, trial_repetitions
+from myosem_rt.recordings.markers import label_samples, project_marker, trial_repetitions
 from myosem_rt.recordings.session import Session
 
 log = logging.getLogger(__name__)
@@ -367,10 +367,10 @@ def _marker_ids(path: Path, stream: dict[str, Any],
         for t in texts:
             names.setdefault(mapping[t], t)
         return np.asarray([mapping[t] for t in texts], dtype=np.int64), names
-    ours = [re.fullmatch(r"(\d+):(.*)", t, flags=re.S) for t in texts]
+    ours = [project_marker(t) for t in texts]
     if texts and all(ours):
-        names = {int(m[1]): m[2] for m in ours if m}
-        return np.asarray([int(m[1]) for m in ours if m], dtype=np.int64), names
+        names = {m[0]: m[1] for m in ours if m}
+        return np.asarray([m[0] for m in ours if m], dtype=np.int64), names
     return _vocabulary_ids(path, texts)
 
 
