@@ -3,7 +3,7 @@
 For machines without a display (SSH, CI) or ``--terminal``. Reads :meth:`LiveWorker.snapshot` only, so
 printing never slows acquisition. Per period::
 
-     3.0 s  streaming    1000 Hz  gaps 0  latency     2 ms  |▂▂▂▁ ▂▇█|  truth: Wrist Flexion
+     3.0 s  streaming    1000 Hz  gaps 0  latency     2 ms  |▂▂▂▁ ▂▇█| full scale 412  truth: Wrist Flexion
             -> Wrist Flexion (0.61): Bending the wrist so the palm moves toward the inner forearm.
                1. Wrist Flexion 0.58   2. Ulnar Deviation 0.41   3. Pinch Grip 0.33
 """
