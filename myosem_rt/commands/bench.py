@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "gui": "myosem_rt.display.bench:bench_gui",
     "stability": "myosem_rt.live.stability:bench_stability",
     "soak": "myosem_rt.live.soak:bench_soak",
+    "fault": "myosem_rt.stream.faults:bench_fault",
     "enrol": "myosem_rt.profile.bench:bench_enrol",
     "train": "train.bench:bench_train",  # needs the train extra (torch)
     "loso": "train.loso:bench_loso",  # trains every fold: needs the train extra (torch)

@@ -69,26 +69,28 @@ class SampleBuffer:
 
 
 class GapCounter:
-    """Timestamp gaps of one stream as chunks arrive: a step more than the consumer's jitter tolerance
-    beyond one sample period is a gap; ``samples`` estimates how many samples the gaps hold."""
+    """Timestamp gaps of one stream as chunks arrive, by the consumer's rule
+    (:class:`~myosem_rt.stream.continuity.GapDetector`); ``samples`` estimates how many samples the gaps
+    hold (a clock that went back breaks the stream too, but is not counted as a gap)."""
 
     def __init__(self, fs: float) -> None:
+        from myosem_rt.stream.continuity import GapDetector
+
         self.fs = float(fs)
+        self.detector = GapDetector(self.fs)
         self.gaps = 0
         self.samples = 0
         self.last_ts: float | None = None
 
     def add(self, ts: np.ndarray) -> None:
-        from myosem_rt.stream.consumer import JITTER_TOLERANCE_S
-
         if not len(ts):
             return
-        step = 1.0 / self.fs
-        previous = self.last_ts if self.last_ts is not None else float(ts[0]) - step
-        d = np.diff(ts, prepend=previous)
-        gap = d > step + JITTER_TOLERANCE_S
-        self.gaps += int(gap.sum())
-        self.samples += int(np.round((d[gap] - step) * self.fs).sum())
+        breaks = self.detector.breaks(ts, self.last_ts)
+        before = np.concatenate(([self.last_ts if self.last_ts is not None else np.nan], ts[:-1]))[breaks]
+        d = ts[breaks] - before
+        forward = d[d > 0]
+        self.gaps += len(forward)
+        self.samples += int(np.round((forward - 1.0 / self.fs) * self.fs).sum())
         self.last_ts = float(ts[-1])
 
 

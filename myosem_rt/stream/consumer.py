@@ -3,8 +3,9 @@
 :class:`Pipeline` (no LSL; what the benchmark drives flat out) takes ``(samples, timestamps)`` chunks of
 any length from 1 sample up to ``max_chunk`` and, per chunk:
 
-1. checks timestamp continuity: a step more than :data:`JITTER_TOLERANCE_S` beyond the nominal ``1/fs``,
-   or backwards by more than that, is a *discontinuity* (lost samples, or a source reset). The segment is
+1. checks timestamp continuity: a step more than the jitter tolerance beyond the nominal ``1/fs``, or
+   backwards by more than that, is a *discontinuity* (lost samples, or a source reset); the tolerance
+   follows the source's own jitter (:mod:`myosem_rt.stream.continuity`). The segment is
    closed there: filters, the partial patch and the window count restart, so no window mixes samples from
    both sides of a gap;
 2. filters (persistent state), appends to the ring buffer and completes patch descriptors incrementally;
@@ -36,15 +37,13 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.descriptors import IncrementalDescriptors
+from myosem_rt.stream.continuity import GapDetector
 from myosem_rt.stream.filters import StreamingFilter, design_filters
 from myosem_rt.stream.inlet import EmgInlet, StreamSelector, check_emg_stream, describe, resolve_stream
 from myosem_rt.stream.ring import RingBuffer
 from myosem_rt.stream.windows import WindowSpec, window_ends
 
 log = logging.getLogger(__name__)
-
-#: Timestamp steps within this many seconds of the nominal 1/fs are clock jitter, not a gap.
-JITTER_TOLERANCE_S = 0.1
 
 #: A raw-sample tap: ``fn(samples (n, C), timestamps (n,))`` (module docstring).
 Tap = Callable[[np.ndarray, np.ndarray], None]
@@ -97,7 +96,7 @@ class Pipeline:
         self.filter = StreamingFilter(self.design, self.n_channels)
         n_patches = capacity // self.spec.patch + 1
         self.descriptors = IncrementalDescriptors(self.n_channels, self.spec.patch, n_patches)
-        self._tol = JITTER_TOLERANCE_S
+        self.gaps = GapDetector(self.fs)
         self._seg_n = 0  # samples in the current segment
         self._seg_patch0 = 0  # descriptor patches completed before the current segment
         self.segment = 0
@@ -136,16 +135,9 @@ class Pipeline:
 
     def _breaks(self, ts: np.ndarray) -> np.ndarray:
         """Indices where a new segment starts (0 = between the previous chunk and this one)."""
-        step = 1.0 / self.fs
-        if self.last_timestamp is None:
-            self.boundary_gap = None
-            d = np.diff(ts)
-            offset = 1
-        else:
-            self.boundary_gap = timestamp_gap(self.last_timestamp, float(ts[0]), self.fs)
-            d = np.diff(ts, prepend=self.last_timestamp)
-            offset = 0
-        return np.flatnonzero((d > step + self._tol) | (d < -self._tol)) + offset
+        self.boundary_gap = (None if self.last_timestamp is None
+                             else timestamp_gap(self.last_timestamp, float(ts[0]), self.fs))
+        return self.gaps.breaks(ts, self.last_timestamp)
 
     def _restart(self, previous: float | None, following: float, index: int) -> None:
         gap_s, gap_n = timestamp_gap(previous, following, self.fs)
