@@ -15,9 +15,12 @@ Shared recordings (``<data>/3dc``, ``<data>/myodisco``, ``<data>/ciil_shift``):
   on the same side).
 - ``3dc-class``: held-out gestures 3 Ulnar Deviation, 6 Pronation, 10 Pinch Grip (each has a trained
   sibling: radial deviation, supination, chuck grip); train on reps 1-4 of the other classes, test on reps
-  5-8 of all classes. Their EMG is never trained on.
+  5-8 of all classes. Their EMG is never trained on. Class-disjoint protocols take option ``held_out``
+  (``--held-out``) to hold out other classes (``myosem bench zeroshot``'s folds).
 - ``myodisco-rand``: day1, repetitions 1-14 -> 15-20, all subjects.
 - ``myodisco-user``: day1 + day2, S1-S8 -> S9-S11.
+- ``myodisco-class``: day1, held-out gestures 1 double tap, 4 wrist flexion, 7 point; reps 1-14 of the
+  other classes -> reps 15-20 of all.
 - ``myodisco-session``: day1 -> day2, all subjects.
 - ``myodisco-position``: day1 + day2 -> position1-4, all subjects.
 - ``ciil-shift``: train -> shift1-4, all subjects.
@@ -76,6 +79,7 @@ DUPLICATES: tuple[tuple[str, int, str, int, frozenset[int] | None], ...] = (
 THREEDC_TEST_SUBJECTS = frozenset({15, 16, 17, 18})
 THREEDC_HELD_OUT = frozenset({3, 6, 10})
 MYODISCO_TEST_SUBJECTS = frozenset({9, 10, 11})
+MYODISCO_HELD_OUT = frozenset({1, 4, 7})  # double tap, wrist flexion, point
 CIIL_TEST_SUBJECTS = frozenset(range(17, 22))
 DB2_HELD_OUT = frozenset({3, 11, 16, 27, 35, 46})
 DB2_TRAIN_REPS = frozenset({1, 3, 4, 6})
@@ -228,9 +232,16 @@ def _options(options: dict, allowed: set[str], name: str) -> tuple[frozenset[int
 
 def _within(name: str, key: str, description: str, train_sessions: frozenset[str] | None,
             test_sessions: frozenset[str] | None, train_reps: frozenset[int] | None,
-            test_reps: frozenset[int] | None, held_out: frozenset[int], data_dir: Path, **options) -> Split:
-    """Protocols whose sides differ by session, repetition and/or class (same subjects on both sides)."""
-    subjects, max_files = _options(options, {"subjects", "max_files"}, name)
+            test_reps: frozenset[int] | None, default_held_out: frozenset[int], data_dir: Path,
+            **options) -> Split:
+    """Protocols whose sides differ by session, repetition and/or class (same subjects on both sides).
+    Class-disjoint ones take option ``held_out`` (class ids), replacing their default held-out classes: the
+    folds of ``myosem bench zeroshot``."""
+    allowed = {"subjects", "max_files"} | ({"held_out"} if default_held_out else set())
+    subjects, max_files = _options(options, allowed, name)
+    held_out = default_held_out
+    if options.get("held_out") is not None:
+        held_out = _held_out(name, key, options["held_out"])
     if key in _SOURCES:
         source = _SOURCES[key]
         files, dataset, vocabulary = _shared_files(data_dir, source), source.dataset, source.vocabulary
@@ -243,6 +254,25 @@ def _within(name: str, key: str, description: str, train_sessions: frozenset[str
         Selection(dataset, subjects, train_sessions, train_reps, held_out),
         Selection(dataset, subjects, test_sessions, test_reps),
         held_out, vocabulary)
+
+
+def _held_out(name: str, key: str, classes: Iterable[int]) -> frozenset[int]:
+    """The given held-out class ids, checked: known gesture classes of the dataset, rest never (a model must
+    know rest), and at least two (the held-out-only ranking needs two candidates)."""
+    from myosem_rt.vocab import load_vocabulary
+
+    vocabulary = _SOURCES[key].vocabulary if key in _SOURCES else "ninapro_db2"
+    known = set(load_vocabulary(vocabulary).class_ids)
+    held = frozenset(int(c) for c in classes)
+    bad = sorted(held - known)
+    if bad:
+        raise ConfigError(f"protocol {name}: held-out class(es) {bad} are not classes of {vocabulary} "
+                          f"({min(known)}-{max(known)})")
+    if 0 in held:
+        raise ConfigError(f"protocol {name}: rest (class 0) cannot be held out")
+    if len(held) < 2:
+        raise ConfigError(f"protocol {name}: hold out at least 2 classes (got {sorted(held)})")
+    return held
 
 
 def _user(name: str, key: str, description: str, sessions: frozenset[str] | None,
@@ -344,6 +374,10 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {
                              _R({"day1"}), _R({"day1"}), _R(range(1, 15)), _R(range(15, 21)), _R()),
     "myodisco-user": partial(_user, "myodisco-user", "myodisco", "MyoDisCo day1 + day2, subject-disjoint",
                              _R({"day1", "day2"}), MYODISCO_TEST_SUBJECTS),
+    "myodisco-class": partial(_within, "myodisco-class", "myodisco",
+                              "MyoDisCo day1, held-out gestures 1, 4, 7: reps 1-14 of the others -> reps "
+                              "15-20 of all", _R({"day1"}), _R({"day1"}), _R(range(1, 15)), _R(range(15, 21)),
+                              MYODISCO_HELD_OUT),
     "myodisco-session": partial(_within, "myodisco-session", "myodisco", "MyoDisCo day1 -> day2",
                                 _R({"day1"}), _R({"day2"}), None, None, _R()),
     "myodisco-position": partial(_within, "myodisco-position", "myodisco",
@@ -365,8 +399,9 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {
 }
 
 
-#: The protocol options a command line may set (``--subjects``, ``--test-subjects``, ``--max-files``).
-OPTION_NAMES = ("subjects", "test_subjects", "max_files")
+#: The protocol options a command line may set (``--subjects``, ``--test-subjects``, ``--max-files``,
+#: ``--held-out``).
+OPTION_NAMES = ("subjects", "test_subjects", "max_files", "held_out")
 
 
 def options_from_args(args: object) -> dict:

@@ -144,6 +144,22 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     assert only["R@1"] >= result["emg_to_text_held_out"]["R@1"]
     assert "EMG->text held-out" in eval_cmd.format_table(result)
     assert "EMG->text h-o only" in eval_cmd.format_table(result)
+    gen = result["generalised"]  # seen and held-out compete: the calibrated-stacking curve
+    assert gen["gamma"][0] == 0.0
+    assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])
+    assert gen["held_out"][-1] >= gen["held_out"][0] and gen["seen"][-1] <= gen["seen"][0]
+
+
+@pytest.mark.realdata
+def test_eval_refuses_other_held_out_classes_than_trained(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, data_dir: Path) -> None:
+    """Issue 17: a model trained holding out 1, 5, 9 scored as if 3, 6, 10 were unseen would report
+    zero-shot figures for classes it trained on."""
+    model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25, vocabulary="3dc")
+    model.manifest = {"classes": {"held_out_class_ids": [1, 5, 9]}}
+    assert _main(monkeypatch, model, ["--data", str(data_dir), "--protocol", "3dc-class"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained holding out classes [1, 5, 9], not [3, 6, 10]" in err[0]
 
 
 @pytest.mark.realdata

@@ -60,8 +60,12 @@ def test_report_rows_uncertainty_missing_and_shortfalls(tmp_path: Path) -> None:
     (runs / "logs" / f"ablate-stage1-{P}.json").write_text(json.dumps({"rc": 1, "seconds": 3}))
     write_manifest(runs / "budget", "myosem", metrics(0.75, 0.76))  # a larger-budget rerun
     cells, unavailable = collect(runs, [P], data=None)
+    (tmp_path / "docs" / "results").mkdir(parents=True)  # a fold benchmark's own report is included
+    (tmp_path / "docs" / "results" / "zeroshot-3dc.md").write_text("# Held-out classes: 3dc\n\n| x | 0.5 |\n")
     md = write_report(cells, unavailable, tmp_path / "docs", runs).read_text()
     assert "Reduced CPU run" in md and "at most 800 windows per file" in md
+    assert "## Held-out classes over folds" in md and "### Held-out classes: 3dc" in md
+    assert "| x | 0.5 |" in md
     row = "| **0.600 ± 0.010** | 0.800 ± 0.010 | 0.900 ± 0.010 | 0.700 ± 0.010 |"
     assert f"| {P} | **MyoSem-RT** {row}" in md
     assert f"| {P} | Hudgins TD + LDA | 0.500 ± 0.010 |" in md

@@ -61,31 +61,40 @@ def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablat
          overrides: Mapping[str, str] | None = None) -> list[Any]:
     """The jobs of ``suite``: per fold, MyoSem, its ablations, then the baselines (which read its model).
     ``overrides`` sets options of the recipe's training command (e.g. ``--max-windows-per-file``)."""
+    if suite not in SUITES:
+        raise ConfigError(f"bench loso: unknown suite '{suite}' (expected {', '.join(SUITES)})")
+    protocol, folds = SUITES[suite]
+    fold_args = [["--test-subjects", *map(str, subjects)] for subjects in folds]
+    return fold_jobs("loso", protocol, fold_args, runs, data, config, ablations, baselines, recipe, overrides)
+
+
+def fold_jobs(bench: str, protocol: str, fold_args: Sequence[Sequence[str]], runs: Path, data: Path,
+              config: str, ablations: Sequence[str], baselines: Sequence[str], recipe: str,
+              overrides: Mapping[str, str] | None) -> list[Any]:
+    """Per fold ``i`` (``runs/fold<i>``, the protocol with ``fold_args[i-1]``): ``myosem`` trained with
+    ``config``, each ablation config the same way, then the baselines on that fold's MyoSem windows. The
+    planner of ``bench loso`` and ``bench zeroshot``."""
     from train.baselines.run import BASELINES
     from train.suite import RECIPES, Job
 
-    if suite not in SUITES:
-        raise ConfigError(f"bench loso: unknown suite '{suite}' (expected {', '.join(SUITES)})")
     if recipe not in RECIPES:
-        raise ConfigError(f"bench loso: unknown recipe '{recipe}' (expected {', '.join(RECIPES)})")
+        raise ConfigError(f"bench {bench}: unknown recipe '{recipe}' (expected {', '.join(RECIPES)})")
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:
-        raise ConfigError(f"bench loso: unknown baseline(s) {', '.join(unknown)} "
+        raise ConfigError(f"bench {bench}: unknown baseline(s) {', '.join(unknown)} "
                           f"(expected {', '.join(BASELINES)})")
-    protocol, folds = SUITES[suite]
     r = RECIPES[recipe]
     # jobs run one at a time, so each may use the machine's cores (the suite's reduced recipe says 1)
     threads = {"--threads": str(min(4, os.cpu_count() or 1))} if recipe == "reduced" else {}
     train_args = _with(r["train"], {**threads, **(overrides or {})})
     baseline_args = _with(r["baselines"], threads)
     jobs = []
-    for i, subjects in enumerate(folds, start=1):
+    for i, extra in enumerate(fold_args, start=1):
         fold = runs / f"fold{i}"
-        test = ["--test-subjects", *map(str, subjects)]
         for name, cfg in (("myosem", config), *((a, a) for a in ablations)):
             out = fold / name
             argv = ("-m", "myosem_rt.cli", "train", "--data", str(data), "--protocol", protocol,
-                    "--train-config", cfg, *test, "--out", str(out), *train_args)
+                    "--train-config", cfg, *extra, "--out", str(out), *train_args)
             jobs.append(Job("myosem", f"{name}-fold{i}", protocol, argv, out, cfg, runs))
         if baselines:
             out = fold / "baselines"
@@ -95,7 +104,8 @@ def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablat
     return jobs
 
 
-def _metrics(path: Path) -> dict[str, Any] | None:
+def run_metrics(path: Path) -> dict[str, Any] | None:
+    """The ``metrics`` of a finished run's manifest or baseline record (None while it is missing)."""
     try:
         return json.loads(path.read_text(encoding="utf-8")).get("metrics") or None
     except (OSError, ValueError):
@@ -115,7 +125,7 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
     for key, (title, rel) in methods.items():
         per_fold = []
         for i in range(1, len(folds) + 1):
-            m = _metrics(runs / f"fold{i}" / rel)
+            m = run_metrics(runs / f"fold{i}" / rel)
             per_fold.append(None if m is None else {f"{d} {k}": float(m[d][k]) for d, k in METRICS})
         done = [f for f in per_fold if f is not None]
         summary = {name: (float(np.mean([f[name] for f in done])), float(np.std([f[name] for f in done])))
@@ -149,45 +159,61 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_options(bench: str, suites: Mapping[str, Any], args: Any, default_baselines: Sequence[str]
+                  ) -> tuple[str, Path, Path, Path | None, list[str], list[str]]:
+    """(suite, data, runs, results dir or None, ablations, baselines) of ``myosem bench loso|zeroshot``,
+    checked before any training: a bad option is a one-line error."""
+    names = list(args.suite or [next(iter(suites))])
+    if len(names) != 1 or names[0] not in suites:
+        raise ConfigError(f"bench {bench}: --suite takes one of {', '.join(suites)}, got {' '.join(names)}")
+    data = Path(args.data or "")
+    if not args.data or not data.is_dir():
+        raise ConfigError(f"bench {bench}: --data {args.data} is not a folder")
+    runs = Path(getattr(args, "runs", None) or f"runs/{bench}/{names[0]}")
+    results_dir = Path(args.results) if args.results else None
+    if results_dir is not None and not results_dir.is_dir():
+        raise ConfigError(f"bench {bench}: --results {results_dir} is not a folder")
+    baselines = [b for b in (args.baselines or ",".join(default_baselines)).split(",") if b]
+    return names[0], data, runs, results_dir, list(args.ablate or []), baselines
+
+
+def run_suite(bench: str, suite: str, jobs: Sequence[Any], runs: Path, data: Path, dry_run: bool,
+              results: Any, render: Any, results_dir: Path | None) -> int:
+    """Run the jobs (:func:`train.suite.run_jobs`), then print ``render(suite, results(), command)`` and
+    write it to ``<results_dir>/<bench>-<suite>.{md,json}`` (atomically); 1 when a job failed."""
+    from myosem_rt.output_files import write_bytes
+    from train.suite import run_jobs
+
+    failed = run_jobs(jobs, runs, data, dry_run=dry_run)
+    if dry_run:
+        return 0
+    results = results()
+
+    command = " ".join([f"myosem bench {bench}", *sys.argv[3:]]) if sys.argv[1:3] == ["bench", bench] else \
+        f"myosem bench {bench} --suite {suite} --data {data}"
+    text = render(suite, results, command)
+    sys.stdout.write(text)
+    if results_dir is not None:
+        write_bytes(results_dir / f"{bench}-{suite}.md", text.encode("utf-8"))
+        write_bytes(results_dir / f"{bench}-{suite}.json", (json.dumps(
+            {"suite": suite, "command": command, "results": results}, indent=2) + "\n").encode("utf-8"))
+    if failed:
+        log.warning("bench %s: %d job(s) failed (logs under %s)", bench, failed, runs / "logs")
+    return 1 if failed else 0
+
+
 def bench_loso(args: Any, config: dict[str, Any]) -> int:
     """``myosem bench loso --suite 3dc|myo --data DIR [--runs DIR] [--results DIR] [--train-config NAME]
     [--ablate NAME ...] [--baselines lda,lda-session,cnn-bilstm] [--recipe reduced|full]
     [--max-windows-per-file N] [--dry-run]``; the baselines train on the windows MyoSem's manifest
     records, so they follow N."""
-    from myosem_rt.output_files import write_bytes
-    from train.suite import run_jobs
-
-    names = list(args.suite or ["3dc"])
-    if len(names) != 1 or names[0] not in SUITES:
-        raise ConfigError(f"bench loso: --suite takes one of {', '.join(SUITES)}, got {' '.join(names)}")
-    suite = names[0]
-    data = Path(args.data)
-    if not data.is_dir():
-        raise ConfigError(f"bench loso: --data {data} is not a folder")
-    runs = Path(getattr(args, "runs", None) or f"runs/loso/{suite}")
-    results_dir = Path(args.results) if args.results else None
-    if results_dir is not None and not results_dir.is_dir():
-        raise ConfigError(f"bench loso: --results {results_dir} is not a folder")
-    ablations = list(args.ablate or [])
-    baselines = [b for b in (args.baselines or ",".join(DEFAULT_BASELINES)).split(",") if b]
+    suite, data, runs, results_dir, ablations, baselines = bench_options("loso", SUITES, args,
+                                                                         DEFAULT_BASELINES)
     per_file = getattr(args, "max_windows_per_file", None)
     if per_file is not None and per_file < 1:
         raise ConfigError(f"bench loso: --max-windows-per-file must be >= 1, got {per_file}")
     overrides = {"--max-windows-per-file": str(per_file)} if per_file is not None else {}
     jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe,
                 overrides)
-    failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
-    if args.dry_run:
-        return 0
-    command = " ".join(["myosem bench loso", *sys.argv[3:]]) if sys.argv[1:3] == ["bench", "loso"] else \
-        f"myosem bench loso --suite {suite} --data {data}"
-    results = collect(suite, runs, ablations, baselines)
-    text = report(suite, results, command)
-    sys.stdout.write(text)
-    if results_dir is not None:
-        write_bytes(results_dir / f"loso-{suite}.md", text.encode("utf-8"))
-        write_bytes(results_dir / f"loso-{suite}.json", (json.dumps(
-            {"suite": suite, "command": command, "results": results}, indent=2) + "\n").encode("utf-8"))
-    if failed:
-        log.warning("bench loso: %d job(s) failed (logs under %s)", failed, runs / "logs")
-    return 1 if failed else 0
+    return run_suite("loso", suite, jobs, runs, data, args.dry_run,
+                     lambda: collect(suite, runs, ablations, baselines), report, results_dir)

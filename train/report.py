@@ -342,6 +342,13 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
                "only\": the held-out classes' descriptions are the only candidates -- EMG → text over their "
                "test windows (± bootstrap std) and text → EMG in balanced episodes of one window per "
                "held-out class (± standard error).", ""] + held + [""]
+    for pattern, title in (("loso-*.md", "Leave-subjects-out suites (`myosem bench loso`)"),
+                           ("zeroshot-*.md", "Held-out classes over folds (`myosem bench zeroshot`)")):
+        found = sorted((out / "results").glob(pattern))
+        if found:  # written by their own benchmarks (newer recipes than a reduced report's runs)
+            md += [f"## {title}", "", f"(From `docs/results/{pattern}`, written by the benchmark; included "
+                   "verbatim.)", ""]
+            md += [_demote(_demote(f.read_text(encoding="utf-8"))).strip() + "\n" for f in found]
     md += ["## Ablations", "", "Each variant is `myosem train --train-config <variant>` with the same recipe "
            "(`train/configs/ablate-*.yaml` = `myosem-small` + one switch). Δ = variant − full model.", ""]
     md += ablation_table(cells, protocols) + [""]

@@ -152,6 +152,23 @@ def _plan_seed(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence
     return jobs
 
 
+def _protocol_options(argv: Sequence[str]) -> dict[str, list[int]]:
+    """The protocol options a job's ``myosem train`` command line sets (``--held-out 1 5 9`` ...)."""
+    from myosem_rt.protocols import OPTION_NAMES
+
+    out: dict[str, list[int]] = {}
+    for name in OPTION_NAMES:
+        flag = "--" + name.replace("_", "-")
+        if flag in argv:
+            i = argv.index(flag) + 1
+            values = []
+            while i < len(argv) and not str(argv[i]).startswith("--"):
+                values.append(int(argv[i]))
+                i += 1
+            out[name] = values if name != "max_files" else values[0]
+    return out
+
+
 def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
     """Copy a sibling's finished stage 1 into ``job.out`` when its key matches (returns the source)."""
     from myosem_rt.protocols import split
@@ -159,7 +176,7 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
 
     if job.config is None or (job.out / CHECKPOINTS / "stage1.json").is_file():
         return None
-    sp = split(job.protocol, data)
+    sp = split(job.protocol, data, **_protocol_options(job.argv))  # a fold's --held-out changes the key
     key = stage1_key(load_train_config(job.config), sp.vocabulary, sp.held_out_classes,
                      sp.text_vocabularies)
     markers = [m for root in seed_roots(runs).values() for m in root.glob(f"*/*/{CHECKPOINTS}/stage1.json")]

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "enrol": "myosem_rt.profile.bench:bench_enrol",
     "train": "train.bench:bench_train",  # needs the train extra (torch)
     "loso": "train.loso:bench_loso",  # trains every fold: needs the train extra (torch)
+    "zeroshot": "train.zeroshot:bench_zeroshot",  # trains every fold: needs the train extra (torch)
 }
 
 
@@ -35,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="enrol: models to pick from per subject (one that never trained on it)")
     p.add_argument("--suite", nargs="+", metavar="NAME",
                    help="enrol: 3dc, ciil-shift, myodisco-session, multiday, sim-3dc (default all); "
-                        "loso: 3dc or myo")
+                        "loso: 3dc or myo; zeroshot: 3dc or myodisco")
     p.add_argument("--trials", type=int, nargs="+", metavar="K", help="enrol: trials per gesture (1 2)")
     p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
     p.add_argument("--force", action="store_true", help="enrol: overwrite the --json file if it exists")
@@ -50,14 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train: estimate the wall-clock for N training windows (default: those of --data)")
     p.add_argument("--compare", action="store_true",
                    help="train: also time stage 2 with torch's nn.Dropout, alternating rounds (the speed-up)")
-    p.add_argument("--runs", metavar="DIR", help="loso: run folders (default runs/loso/SUITE)")
-    p.add_argument("--ablate", nargs="+", metavar="CONFIG", help="loso: ablation training configs")
-    p.add_argument("--baselines", metavar="LIST", help="loso: baselines (default lda,lda-session,cnn-bilstm)")
+    p.add_argument("--runs", metavar="DIR", help="loso, zeroshot: run folders (default runs/BENCH/SUITE)")
+    p.add_argument("--ablate", nargs="+", metavar="CONFIG", help="loso, zeroshot: ablation training configs")
+    p.add_argument("--baselines", metavar="LIST",
+                   help="loso: baselines (default lda,lda-session,cnn-bilstm); zeroshot: (lda,cnn-bilstm)")
     p.add_argument("--recipe", choices=("reduced", "full"), default="reduced",
-                   help="loso: the CPU recipe (default) or the full one (GPU)")
+                   help="loso, zeroshot: the CPU recipe (default) or the full one (GPU)")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="loso: windows per recording (overrides the recipe's 800)")
-    p.add_argument("--dry-run", action="store_true", help="loso: print the jobs, run nothing")
+    p.add_argument("--dry-run", action="store_true", help="loso, zeroshot: print the jobs, run nothing")
     p.add_argument("--minutes", type=float, metavar="M", help="soak: wall minutes (default 10)")
     p.add_argument("--speed", type=float, metavar="S", help="soak: replay speed (default 4)")
 

@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subjects", type=int, nargs="+", metavar="N", help="protocol: only these subjects")
     p.add_argument("--test-subjects", type=int, nargs="+", metavar="N",
                    help="subject-disjoint protocols: the tested subjects")
+    p.add_argument("--held-out", type=int, nargs="+", metavar="CLASS",
+                   help="class-disjoint protocols (3dc-class, myodisco-class): the held-out classes")
     p.add_argument("--max-files", type=int, metavar="N", help="protocol: at most N test files")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="class-stratified random subset of N windows per file (default: all)")
@@ -157,17 +159,15 @@ def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
     return out
 
 
-def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
-             held_out: frozenset[int] = frozenset(), max_windows_per_file: int | None = None,
-             episodes: int = 100, n_resamples: int = 200, seed: int = 0,
-             activity_fraction: float | None = None) -> dict[str, Any]:
-    """Window ``files`` as the model was trained, keep ``mask``'s windows (and with ``activity_fraction``
-    only those whose activity shows the cued gesture), and compute both directions."""
+def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
+                max_windows_per_file: int | None = None, seed: int = 0,
+                activity_fraction: float | None = None) -> tuple[Any, Any, list[str], int, Any]:
+    """(embeddings, labels, datasets, windows left out, window spec) of ``files`` windowed as the model was
+    trained, ``mask``'s windows only; one file at a time, so only embeddings are kept."""
     import numpy as np
 
     from myosem_rt.errors import ConfigError
     from myosem_rt.model import trained_config
-    from myosem_rt.retrieval import emg_to_text, emg_to_text_scores, text_to_emg
     from myosem_rt.stream.windows import WindowSpec
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.windowing import load_windows
@@ -209,6 +209,24 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         raise ConfigError(f"no test windows in {len(files)} file(s) (all left out by the protocol, "
                           f"--repetitions or the profile's enrolment, or trials shorter than {spec.window} "
                           "samples)")
+    return z, labels, datasets, left_out, spec
+
+
+def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
+             held_out: frozenset[int] = frozenset(), max_windows_per_file: int | None = None,
+             episodes: int = 100, n_resamples: int = 200, seed: int = 0,
+             activity_fraction: float | None = None) -> dict[str, Any]:
+    """Window ``files`` as the model was trained, keep ``mask``'s windows (and with ``activity_fraction``
+    only those whose activity shows the cued gesture), and compute both directions."""
+    import numpy as np
+
+    from myosem_rt.retrieval import emg_to_text, emg_to_text_scores, generalised_curve, text_to_emg
+
+    z, labels, datasets, left_out, spec = embed_files(model, model_dir, files, config, mask=mask,
+                                                      max_windows_per_file=max_windows_per_file, seed=seed,
+                                                      activity_fraction=activity_fraction)
+    ids = np.asarray(model.class_ids, dtype=np.int64)
+    posterior = getattr(model, "score_kind", "cosine") == "posterior"
     protos = np.asarray(model.prototypes, dtype=np.float32)
     ids_, counts = np.unique(labels, return_counts=True)
     result: dict[str, Any] = {
@@ -234,6 +252,8 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                 z[unseen], labels[unseen], protos[only], ids[only], n_resamples=n_resamples, seed=seed)
             result["text_to_emg_held_out_only"] = text_to_emg(
                 z[unseen], labels[unseen], protos[only], ids[only], episodes=episodes, seed=seed)
+        if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
+            result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
     return result
 
 
@@ -292,6 +312,11 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         options = options_from_args(args)
         sp = split(args.protocol, Path(args.data), **options)
         files, mask, held_out = sp.test_files, sp.test_mask, sp.held_out_classes
+        trained = ((getattr(model, "manifest", None) or {}).get("classes") or {}).get("held_out_class_ids")
+        if trained is not None and set(trained) != set(held_out):
+            raise ConfigError(f"--protocol {args.protocol}: model {name} was trained holding out classes "
+                              f"{sorted(trained)}, not {sorted(held_out)} (give --held-out "
+                              f"{' '.join(map(str, sorted(trained))) or 'as trained'})")
     else:
         files = find_recordings(args.data)
     if profile is not None or args.repetitions is not None:

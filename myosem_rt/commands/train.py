@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subjects", type=int, nargs="+", metavar="N", help="protocol: only these subjects")
     p.add_argument("--test-subjects", type=int, nargs="+", metavar="N",
                    help="subject-disjoint protocols: test (never train on) these subjects")
+    p.add_argument("--held-out", type=int, nargs="+", metavar="CLASS",
+                   help="class-disjoint protocols (3dc-class, myodisco-class): hold out these classes "
+                        "(their EMG and texts never reach training)")
     p.add_argument("--max-files", type=int, metavar="N", help="protocol: at most N files per side")
     p.add_argument("--max-windows-per-file", type=int, metavar="N",
                    help="class-stratified subset of N windows per file (default: the config's)")
@@ -87,9 +90,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
 def command_line(args: argparse.Namespace) -> str:
     """The command, rebuilt from the parsed options (what ran, whatever the caller's argv looked like)."""
     words = ["myosem"] + (["--config", str(args.config)] if getattr(args, "config", None) else []) + ["train"]
-    for name in ("train_config", "data", "protocol", "out", "subjects", "test_subjects", "max_files",
-                 "max_windows_per_file", "stage1_steps", "epochs", "align_epochs", "device", "threads",
-                 "seed", "labels"):
+    for name in ("train_config", "data", "protocol", "out", "subjects", "test_subjects", "held_out",
+                 "max_files", "max_windows_per_file", "stage1_steps", "epochs", "align_epochs", "device",
+                 "threads", "seed", "labels"):
         value = getattr(args, name, None)
         if value is None:
             continue

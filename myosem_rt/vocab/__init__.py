@@ -8,6 +8,7 @@ Layout (all in this package directory):
 
 - ``actions.yaml`` — the catalogue of meanings: each shared action id (``hand_close``) with its ``t1``,
   ``t2`` and ``t3`` (>= 3 everyday paraphrases).
+- ``muscles.yaml`` — which forearm muscle groups each action uses (:mod:`myosem_rt.vocab.muscles`).
 - ``<name>.yaml`` — one vocabulary per dataset: ``name``, ``dataset``, optional ``aliases`` (other
   spellings of the dataset name, for :func:`vocabulary_for_dataset`) and ``classes``, a mapping ``class id
   -> {action, label[, t3]}`` where ``label`` is the T0 as the dataset names it and the optional ``t3`` adds
@@ -32,6 +33,7 @@ from myosem_rt.errors import ConfigError
 
 VOCAB_DIR = Path(__file__).resolve().parent
 ACTIONS_PATH = VOCAB_DIR / "actions.yaml"
+MUSCLES_PATH = VOCAB_DIR / "muscles.yaml"  #: muscle groups per action (myosem_rt.vocab.muscles)
 MIN_PARAPHRASES = 3
 VIEWS = ("t0", "t1", "t2", "t3")
 
@@ -254,8 +256,9 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
 
 
 def list_vocabularies() -> list[str]:
-    """Names of the packaged vocabularies (every ``*.yaml`` here except the action catalogue)."""
-    return sorted(p.stem for p in VOCAB_DIR.glob("*.yaml") if p != ACTIONS_PATH)
+    """Names of the packaged vocabularies (every ``*.yaml`` here except the action catalogue and its muscle
+    table)."""
+    return sorted(p.stem for p in VOCAB_DIR.glob("*.yaml") if p not in (ACTIONS_PATH, MUSCLES_PATH))
 
 
 def _norm(name: str) -> str:

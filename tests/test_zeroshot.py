@@ -1,0 +1,207 @@
+"""Issue 17: the held-out-class suite. Every gesture is held out at least once, rest never; for every fold the
+held-out classes' EMG never reaches training and their texts never reach stage 1; stage 1 is never copied
+between folds that hold out different classes; stacking's gamma is chosen without the fold it is used on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myosem_rt.errors import ConfigError
+from myosem_rt.protocols import split
+from myosem_rt.retrieval import generalised_curve
+from myosem_rt.vocab import load_vocabulary
+from train.zeroshot import SUITES, choose_gammas, collect, plan, report
+
+VOCABULARY = {"3dc-class": "3dc", "myodisco-class": "myodisco"}
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_folds_hold_out_every_gesture_and_never_rest(suite: str) -> None:
+    protocol, folds = SUITES[suite]
+    vocabulary = load_vocabulary(VOCABULARY[protocol])
+    gestures = set(vocabulary.class_ids) - {0}
+    assert set().union(*map(set, folds)) == gestures
+    assert all(0 not in f and len(f) >= 2 for f in folds)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_fold_keeps_its_held_out_emg_out_of_training(suite: str, data_dir: Path) -> None:
+    from myosem_rt.config import default_config
+    from myosem_rt.windowing import load_windows
+
+    protocol, folds = SUITES[suite]
+    for held in folds:
+        sp = split(protocol, data_dir, held_out=held, subjects=[1])
+        assert sp.held_out_classes == set(held)
+        ws = load_windows(sp.train_files[:1], default_config(), max_windows_per_file=2000, seed=0,
+                          vocabulary=load_vocabulary(sp.vocabulary))
+        train = ws.subset(sp.train_mask(ws))
+        assert len(train) > 100 and not np.isin(train.label, list(held)).any()
+        test = ws.subset(sp.test_mask(ws))
+        assert set(held) <= set(test.label.tolist())  # tested on the held-out classes too
+
+
+def test_every_fold_keeps_its_held_out_texts_out_of_stage1(tmp_path: Path, monkeypatch) -> None:
+    import train.pipeline as pl
+
+    monkeypatch.setattr(pl, "make_tower", lambda cfg: None)
+    monkeypatch.setattr(pl, "export_text_model", lambda *a, **k: None)
+    cfg = pl.load_train_config("myosem-small")
+    for suite, (protocol, folds) in SUITES.items():
+        vocab = load_vocabulary(VOCABULARY[protocol])
+        for i, held in enumerate(folds):
+            seen: dict = {}
+            monkeypatch.setattr(pl, "train_stage1", lambda tower, texts, c, seen=seen: seen.setdefault(
+                "texts", texts) and [])
+            pl._stage1(cfg, vocab, frozenset(held), tmp_path / f"{suite}{i}")
+            actions = {c.action for c in vocab.classes if c.class_id in held}
+            texts = {t for name in pl.list_vocabularies() for c in load_vocabulary(name).classes
+                     if c.action in actions for t in (c.t0, c.t1, c.t2, *c.t3)}
+            assert actions <= set(seen["texts"].excluded_actions)
+            assert not texts & set(seen["texts"].all_texts())
+
+
+def test_folds_never_share_a_stage1(tmp_path: Path) -> None:
+    """run_jobs copies a sibling's stage 1 when the keys match: the key must see the fold's --held-out
+    (it once used the protocol's default classes for every fold, which would leak texts across folds)."""
+    from train.pipeline import load_train_config, stage1_key
+    from train.suite import _protocol_options
+
+    jobs = [j for j in plan("3dc", tmp_path, tmp_path) if j.config == "myosem-small"]
+    keys = set()
+    for job in jobs:
+        held = _protocol_options(job.argv)["held_out"]
+        keys.add(stage1_key(load_train_config(job.config), "3dc", frozenset(held)))
+    assert len(keys) == len(SUITES["3dc"][1])
+
+
+def test_held_out_option_is_checked(data_dir: Path) -> None:
+    for bad, what in (([0, 3], "rest"), ([3], "at least 2"), ([3, 42], "not classes")):
+        with pytest.raises(ConfigError, match=what):
+            split("3dc-class", data_dir, held_out=bad)
+    with pytest.raises(ConfigError, match="unknown option"):
+        split("3dc-rand", data_dir, held_out=[3, 6])
+
+
+def test_stacking_trades_seen_for_held_out_and_gamma_comes_from_other_folds() -> None:
+    rng = np.random.default_rng(0)
+    protos = np.eye(4)
+    labels = np.repeat([0, 1, 2, 3], 50)
+    z = protos[labels] * 0.5 + rng.normal(scale=0.3, size=(200, 4))
+    z[labels >= 2, 0] += 0.6  # held-out windows drift toward seen class 0 (the sibling effect)
+    curve = generalised_curve(z, labels, protos, [0, 1, 2, 3], held_out=[2, 3])
+    assert curve["held_out"][-1] > curve["held_out"][0] and curve["seen"][-1] < curve["seen"][0]
+    best = int(np.argmax(curve["harmonic"]))
+    assert curve["harmonic"][best] > curve["harmonic"][0]
+    flat = {"gamma": curve["gamma"], "harmonic": [0.0] * len(curve["gamma"])}
+    flat["harmonic"][5] = 1.0
+    assert choose_gammas([curve]) == [None]  # no other fold: nothing to choose on
+    chosen = choose_gammas([curve, flat])
+    assert chosen[0] == curve["gamma"][5]  # fold 0's gamma is fold 1's best, never its own
+    assert chosen[1] == curve["gamma"][best]
+
+
+def _manifest(path: Path, r1: float, curve: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics = {"emg_to_text_held_out_only": {"R@1": r1, "MRR": r1}, "text_to_emg_held_out_only": {"R@1": r1},
+               "generalised": curve}
+    path.write_text(json.dumps({"metrics": metrics}))
+
+
+def test_collect_and_report_over_folds(tmp_path: Path) -> None:
+    gam = [0.0, 0.1, 0.2]
+    for i in range(1, 5):
+        curve = {"gamma": gam, "held_out": [0.0, 0.4, 0.6], "seen": [0.9, 0.8, 0.3],
+                 "harmonic": [0.0, 0.533, 0.4]}
+        _manifest(tmp_path / f"fold{i}" / "myosem" / "manifest.json", 0.5 + 0.01 * i, curve)
+    res = collect("3dc", tmp_path, baselines=())
+    mine = res["myosem"]
+    assert mine["complete"] and mine["summary"]["gamma"][0] == pytest.approx(0.1)
+    assert mine["summary"]["stacked harmonic"][0] == pytest.approx(0.533)
+    assert mine["summary"]["plain harmonic"][0] == 0.0
+    assert mine["summary"]["emg_to_text_held_out_only R@1"][0] == pytest.approx(0.525)
+    assert not res["baseline-text-labels"]["complete"]
+    text = report("3dc", res, "cmd")
+    assert "| **MyoSem-RT** | 0.525 ± 0.011" in text and "0/4" in text
+
+
+def test_bench_zeroshot_bad_input(tmp_path: Path) -> None:
+    from train.zeroshot import bench_zeroshot
+
+    base = dict(suite=["3dc"], data=str(tmp_path), runs=None, results=None, ablate=None, baselines=None,
+                train_config=None, recipe="reduced", dry_run=True)
+    with pytest.raises(ConfigError, match="suite"):
+        bench_zeroshot(argparse.Namespace(**{**base, "suite": ["nope"]}), {})
+    with pytest.raises(ConfigError, match="not a folder"):
+        bench_zeroshot(argparse.Namespace(**{**base, "data": str(tmp_path / "missing")}), {})
+    with pytest.raises(ConfigError, match="results"):
+        bench_zeroshot(argparse.Namespace(**{**base, "results": str(tmp_path / "nope")}), {})
+
+
+# -- the muscle-group head ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vocabulary", ["3dc", "myodisco"])
+def test_every_suite_action_has_muscle_groups(vocabulary: str) -> None:
+    from myosem_rt.vocab.muscles import load_muscles
+
+    actions = [c.action for c in load_vocabulary(vocabulary).classes]
+    vectors = load_muscles().vectors(actions)
+    assert vectors is not None and (vectors.sum(axis=1) > 0).all()
+    assert len({tuple(v) for v in vectors}) == len(actions)  # no two actions look alike to the head
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("wrist_flexion: {fcr: 2}", "in \\[0, 1\\]"), ("wrist_flexion: {biceps: 1}", "unknown group"),
+    ("not_an_action: {fcr: 1}", "not in the action catalogue"), ("wrist_flexion: {fcr: yes}", "numbers")])
+def test_bad_muscle_table_is_one_line(tmp_path: Path, entry: str, message: str) -> None:
+    from myosem_rt.vocab.muscles import load_muscles
+
+    path = tmp_path / "muscles.yaml"
+    path.write_text(f"groups: {{fcr: x, fcu: y}}\nactions:\n  {entry}\n")
+    with pytest.raises(ConfigError, match=message) as err:
+        load_muscles(path)
+    assert "\n" not in str(err.value)
+
+
+def test_muscle_head_finds_what_the_wording_hides() -> None:
+    """Class 3's text prototype sits by class 1 (the wording), its EMG by class 2 + class 4 (the muscles):
+    the text cosine ranks it wrong, the head fitted on classes 0-2 and 4 alone ranks it right."""
+    from train.muscle_head import WEIGHTS, figures
+
+    rng = np.random.default_rng(0)
+    vectors = np.array([[0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0],
+                        [1, 0, 1, 0]], float)
+    basis = rng.normal(size=(4, 16))
+    ids = np.arange(6)
+
+    def windows(classes: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(classes, n)
+        return vectors[y] @ basis + rng.normal(scale=0.2, size=(len(y), 16)), y
+
+    zt, yt = windows([0, 1, 2, 4], 100)
+    z, y = windows([0, 1, 2, 3, 4, 5], 50)
+    protos = vectors @ basis
+    protos[3] = protos[1] + 0.1 * rng.normal(size=16)  # wording puts 3 beside 1
+    protos[5] = protos[2] + 0.1 * rng.normal(size=16)
+    out = figures(zt, yt, z, y, protos, ids, vectors, held_out=[3, 5])
+    r1 = [f["R@1"] for f in out["held_out_only"]]
+    assert len(r1) == len(WEIGHTS) and r1[-1] > 0.9 > r1[0]
+
+
+def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
+    from train.zeroshot import _muscle_rows
+
+    curve = {"gamma": [0.0, 0.1], "held_out": [0.1, 0.5], "seen": [0.9, 0.7], "harmonic": [0.18, 0.58]}
+    heads = [{"weights": [0.0, 1.0], "held_out_only": [{"R@1": a, "MRR": a}, {"R@1": b, "MRR": b}],
+              "generalised": [curve, curve]} for a, b in ((0.9, 0.1), (0.2, 0.6), (0.2, 0.6))]
+    manifests = [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3
+    rows = _muscle_rows(heads, manifests)["folds"]
+    assert [r["weight"] for r in rows] == [1.0, 0.0, 0.0]  # each from the other two folds, never its own
+    assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1 and rows[0]["gamma"] == 0.1

@@ -1,0 +1,102 @@
+"""A muscle-group head for held-out-class retrieval: EMG embedding -> the forearm muscle groups an action
+drives (``myosem_rt/vocab/muscles.yaml``), fitted on the trained classes only.
+
+Why: on the 3DC folds the encoder keeps a held-out gesture apart from the others (nearest class mean in its
+own embedding space: 0.80 of held-out windows right on fold 1), yet its text prototype sits where the
+wording puts it -- ulnar deviation beside radial deviation, whose EMG is its opposite -- so the cosine ranks
+it wrong. Anatomy transfers where wording does not: ulnar deviation shares flexor carpi ulnaris with wrist
+flexion and extensor carpi ulnaris with wrist extension, both trained. A ridge map from the unit embedding
+to the muscle-group vectors of the training windows' classes predicts every test window's groups; an
+action's muscle score is the cosine of its vector with that prediction. The ranking score is
+``(1 - w) * text cosine + w * muscle score``; every ``w`` of :data:`WEIGHTS` is evaluated and the suite
+chooses it on the other folds (:mod:`train.zeroshot`), never on the fold itself.
+
+A held-out action whose prime mover no trained action uses (pronation, when supination alone is trained,
+is the only user of the pronators) cannot be found by its muscles: the ridge never saw that group active.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RIDGE = 1.0
+TRAIN_WINDOWS_PER_FILE = 200
+RESULT_FILE = "muscle_head.json"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def fit(z: np.ndarray, targets: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+    """Ridge weights (D + 1, G) from unit embeddings (with a bias column) to muscle-group vectors."""
+    x = np.c_[_unit(z), np.ones(len(z))]
+    return np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ targets)
+
+
+def muscle_scores(z: np.ndarray, weights: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """(N, K) cosine of each window's predicted groups with each candidate action's vector."""
+    predicted = np.c_[_unit(z), np.ones(len(z))] @ weights
+    return _unit(predicted) @ _unit(vectors).T
+
+
+def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarray, prototypes: np.ndarray,
+            ids: np.ndarray, vectors: np.ndarray, held_out: list[int]) -> dict[str, Any]:
+    """For each weight: held-out-only EMG->text R@1 / MRR and the generalised curve (all candidates)."""
+    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores
+
+    col = {int(c): i for i, c in enumerate(ids)}
+    head = fit(z_train, vectors[[col[int(c)] for c in y_train]])
+    text = _unit(z) @ _unit(prototypes).T
+    muscle = muscle_scores(z, head, vectors)
+    only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
+    out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
+    for w in WEIGHTS:
+        scores = (1.0 - w) * text + w * muscle
+        e2t = emg_to_text_scores(scores[unseen][:, only], y[unseen], ids[only], n_resamples=0)
+        out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"])})
+        out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
+    return out
+
+
+def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The head's figures for one trained class-disjoint run (cached in ``<model_dir>/muscle_head.json``);
+    None when an action of its vocabulary has no muscle entry."""
+    from myosem_rt.commands.eval import embed_files
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.output_files import write_json
+    from myosem_rt.protocols import split
+    from myosem_rt.vocab import load_vocabulary
+    from myosem_rt.vocab.muscles import load_muscles
+
+    cached = model_dir / RESULT_FILE
+    if cached.is_file():
+        return json.loads(cached.read_text(encoding="utf-8"))
+    model = MyoSemModel.load(str(model_dir))
+    manifest = model.manifest
+    sp = split(manifest["data"]["protocol"], data, **dict(manifest["data"].get("options") or {}))
+    ids = np.asarray(model.class_ids, dtype=np.int64)
+    actions = {c.class_id: c.action for c in load_vocabulary(model.vocabulary).classes}
+    vectors = load_muscles().vectors([actions[int(c)] for c in ids])
+    if vectors is None:
+        log.warning("%s: an action of %s has no entry in muscles.yaml; no muscle head", model_dir,
+                    model.vocabulary)
+        return None
+    per_file = manifest["training"].get("max_windows_per_file")
+    z_train, y_train, *_ = embed_files(model, str(model_dir), sp.train_files, config, mask=sp.train_mask,
+                                       max_windows_per_file=TRAIN_WINDOWS_PER_FILE, seed=0)
+    z, y, *_ = embed_files(model, str(model_dir), sp.test_files, config, mask=sp.test_mask,
+                           max_windows_per_file=per_file, seed=int(manifest["training"].get("seed", 0)))
+    result = figures(z_train, y_train, z, y, np.asarray(model.prototypes), ids, vectors,
+                     sorted(sp.held_out_classes))
+    write_json(cached, result)
+    return result

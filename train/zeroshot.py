@@ -1,0 +1,216 @@
+"""Held-out-class suites (``myosem bench zeroshot``): gestures nobody trained on, found by their description.
+
+Why a suite: one split of three hand-picked gestures says more about those three than about the method.
+Here several class-disjoint folds (every gesture held out at least once; rest never, a model must know it)
+train and test every method on the same windows:
+
+- ``myosem``: ``myosem train`` with the training config (default ``myosem-small``) and ``--held-out``;
+- ``baseline-text-labels``: the MyoSem-RT encoder aligned to the base MiniLM's embedding of the class label
+  alone (the label-only text baseline), and any ablation config given with ``--ablate``;
+- the baselines (default ``lda`` = Hudgins TD + LDA, ``cnn-bilstm``), each with a linear projection into
+  the same frozen prototypes (:mod:`train.baselines.run`);
+- ``MyoSem-RT + muscle groups``: the ``myosem`` model with its muscle-group head (:mod:`train.muscle_head`),
+  whose weight is chosen on the other folds like gamma.
+
+The held-out classes' EMG and texts never reach training: the protocol's masks drop their windows and
+stage 1 leaves their texts out (``tests/test_zeroshot.py`` checks it for every fold).
+
+Figures per fold (from ``myosem_rt.commands.eval.evaluate``): with the held-out descriptions as the only
+candidates, EMG->text R@1 and MRR and text->EMG R@1; in the generalised setting (every class a candidate)
+the held-out R@1, the seen R@1 and their harmonic mean under calibrated stacking, whose offset gamma is
+chosen for each fold on the *other* folds' curves (where this fold's held-out classes were seen), never
+on the fold itself. Mean +- sd over folds, written to ``<results>/zeroshot-<suite>.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from myosem_rt.errors import ConfigError
+from train import muscle_head
+
+log = logging.getLogger(__name__)
+
+#: suite -> (protocol, folds of held-out classes). 3DC: the protocol's own split, its trained siblings,
+#: then the rest; MyoDisCo: its nine gestures in three folds.
+SUITES: dict[str, tuple[str, tuple[tuple[int, ...], ...]]] = {
+    "3dc": ("3dc-class", ((3, 6, 10), (1, 5, 9), (2, 7, 8), (4, 10, 1))),
+    "myodisco": ("myodisco-class", ((1, 4, 7), (2, 5, 8), (3, 6, 9))),
+}
+DEFAULT_BASELINES = ("lda", "cnn-bilstm")
+TEXT_BASELINE = "baseline-text-labels"
+ONLY = (("emg_to_text_held_out_only", "R@1"), ("emg_to_text_held_out_only", "MRR"),
+        ("text_to_emg_held_out_only", "R@1"))
+GENERALISED = ("held_out", "seen", "harmonic")
+
+
+def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablations: Sequence[str] = (),
+         baselines: Sequence[str] = DEFAULT_BASELINES, recipe: str = "reduced") -> list[Any]:
+    """Per fold: MyoSem, the label-only text baseline and the ablations, then the baselines."""
+    from train.loso import fold_jobs
+
+    if suite not in SUITES:
+        raise ConfigError(f"bench zeroshot: unknown suite '{suite}' (expected {', '.join(SUITES)})")
+    protocol, folds = SUITES[suite]
+    fold_args = [["--held-out", *map(str, held)] for held in folds]
+    return fold_jobs("zeroshot", protocol, fold_args, runs, data, config, [TEXT_BASELINE, *ablations],
+                     baselines, recipe, None)
+
+
+def choose_gammas(curves: Sequence[dict[str, list[float]] | None]) -> list[float | None]:
+    """For each fold, the stacking offset with the best mean harmonic mean over the *other* folds' curves
+    (None where no other fold has one). The choice never sees the fold it is applied to."""
+    out: list[float | None] = []
+    for k in range(len(curves)):
+        others = [np.asarray(c["harmonic"]) for j, c in enumerate(curves) if j != k and c is not None]
+        ref = next((c for j, c in enumerate(curves) if j != k and c is not None), None)
+        if not others or ref is None:
+            out.append(None)
+            continue
+        out.append(float(ref["gamma"][int(np.argmax(np.mean(others, axis=0)))]))
+    return out
+
+
+def _at(curve: dict[str, list[float]], gamma: float) -> dict[str, float]:
+    i = int(np.argmin(np.abs(np.asarray(curve["gamma"]) - gamma)))
+    return {k: float(curve[k][i]) for k in GENERALISED}
+
+
+def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
+            baselines: Sequence[str] = DEFAULT_BASELINES) -> dict[str, Any]:
+    """{method: {"title", "folds": [figures or None], "summary": {figure: (mean, sd)}, "complete"}}."""
+    from train.baselines.run import TITLES
+    from train.loso import run_metrics
+
+    _, folds = SUITES[suite]
+    methods = {**{b: (f"{TITLES[b]} + projection", f"baselines/{b}.json") for b in baselines},
+               TEXT_BASELINE: ("Text baseline: base MiniLM, labels only", f"{TEXT_BASELINE}/manifest.json"),
+               **{a: (f"MyoSem-RT, {a}", f"{a}/manifest.json") for a in ablations},
+               "myosem": ("**MyoSem-RT**", "myosem/manifest.json")}
+    out: dict[str, Any] = {}
+    for key, (title, rel) in methods.items():
+        found = [run_metrics(runs / f"fold{i}" / rel) for i in range(1, len(folds) + 1)]
+        gammas = choose_gammas([None if m is None else m.get("generalised") for m in found])
+        per_fold: list[dict[str, float] | None] = []
+        for m, gamma in zip(found, gammas, strict=True):
+            if m is None or "generalised" not in m:
+                per_fold.append(None)
+                continue
+            row = {f"{d} {k}": float(m[d][k]) for d, k in ONLY}
+            row.update({f"plain {k}": v for k, v in _at(m["generalised"], 0.0).items()})
+            if gamma is not None:
+                row["gamma"] = gamma
+                row.update({f"stacked {k}": v for k, v in _at(m["generalised"], gamma).items()})
+            per_fold.append(row)
+        done = [f for f in per_fold if f is not None]
+        names = sorted({k for f in done for k in f})
+        summary = {n: (float(np.mean([f[n] for f in done if n in f])), float(np.std([f[n] for f in done
+                                                                                      if n in f])))
+                   for n in names}
+        out[key] = {"title": title, "folds": per_fold, "summary": summary,
+                    "complete": len(done) == len(folds)}
+    heads = [_read(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in range(1, len(folds) + 1)]
+    if any(h is not None for h in heads):
+        out["myosem-muscles"] = _muscle_rows(heads, [run_metrics(runs / f"fold{i}" / "myosem/manifest.json")
+                                                     for i in range(1, len(folds) + 1)])
+    return out
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None]
+                 ) -> dict[str, Any]:
+    """MyoSem-RT with its muscle-group head (:mod:`train.muscle_head`): per fold, the weight with the best
+    mean held-out-only R@1 on the *other* folds, then gamma on the other folds' curves at that weight.
+    text->EMG is the plain model's (the head ranks descriptions for a window, not windows for a text)."""
+    per_fold: list[dict[str, float] | None] = []
+    for k, head in enumerate(heads):
+        others = [h for j, h in enumerate(heads) if j != k and h is not None]
+        if head is None or not others or manifests[k] is None:
+            per_fold.append(None)
+            continue
+        r1 = np.mean([[f["R@1"] for f in h["held_out_only"]] for h in others], axis=0)
+        w = int(np.argmax(r1))
+        gamma = choose_gammas([head["generalised"][w], *(h["generalised"][w] for h in others)])[0]
+        row = {"emg_to_text_held_out_only R@1": head["held_out_only"][w]["R@1"],
+               "emg_to_text_held_out_only MRR": head["held_out_only"][w]["MRR"],
+               "text_to_emg_held_out_only R@1": float(manifests[k]["text_to_emg_held_out_only"]["R@1"]),
+               "weight": float(head["weights"][w]), "gamma": float(gamma)}
+        row.update({f"plain {n}": v for n, v in _at(head["generalised"][w], 0.0).items()})
+        row.update({f"stacked {n}": v for n, v in _at(head["generalised"][w], gamma).items()})
+        per_fold.append(row)
+    done = [f for f in per_fold if f is not None]
+    summary = {n: (float(np.mean([f[n] for f in done])), float(np.std([f[n] for f in done])))
+               for n in (sorted(done[0]) if done else [])}
+    return {"title": "**MyoSem-RT + muscle groups**", "folds": per_fold, "summary": summary,
+            "complete": len(done) == len(heads)}
+
+
+def muscle_heads(suite: str, runs: Path, data: Path, config: dict[str, Any]) -> None:
+    """Fit and score the muscle-group head of every finished fold's MyoSem model (cached per run)."""
+    _, folds = SUITES[suite]
+    for i in range(1, len(folds) + 1):
+        model_dir = runs / f"fold{i}" / "myosem"
+        if (model_dir / "manifest.json").is_file():
+            muscle_head.evaluate_run(model_dir, data, config)
+
+
+def report(suite: str, results: dict[str, Any], command: str) -> str:
+    """Markdown: mean +- sd over folds per method (both settings), then per fold."""
+    protocol, folds = SUITES[suite]
+    cols = [("emg_to_text_held_out_only R@1", "held-out only: EMG→text R@1"),
+            ("emg_to_text_held_out_only MRR", "MRR"), ("text_to_emg_held_out_only R@1", "text→EMG R@1"),
+            ("stacked held_out", "generalised: held-out R@1"), ("stacked seen", "seen R@1"),
+            ("stacked harmonic", "harmonic mean"), ("plain harmonic", "harmonic mean, no stacking")]
+    lines = [f"# Held-out classes: {suite} (`{protocol}`, {len(folds)} folds)", "",
+             f"Command: `{command}`", "",
+             "Each fold holds gestures out of training (their EMG and their texts); every method is "
+             "trained and tested on the same windows of each fold. *Held-out only*: the held-out "
+             "descriptions are the only candidates. *Generalised*: every class is a candidate; calibrated "
+             "stacking subtracts gamma from the seen classes' cosines, gamma chosen for each fold on the "
+             "other folds. Mean ± sd over folds.", "",
+             "| method | " + " | ".join(t for _, t in cols) + " | folds |",
+             "|---|" + "---|" * (len(cols) + 1)]
+    for r in results.values():
+        s = r["summary"]
+        cells = [f"{s[k][0]:.3f} ± {s[k][1]:.3f}" if k in s else "-" for k, _ in cols]
+        n = sum(f is not None for f in r["folds"])
+        lines.append(f"| {r['title']} | {' | '.join(cells)} | {n}/{len(folds)} |")
+    lines += ["", "Per fold: held-out-only EMG→text R@1 / generalised harmonic mean (gamma):", "",
+              "| method | " + " | ".join(f"fold {i} (held out {', '.join(map(str, h))})" for i, h in
+                                         enumerate(folds, start=1)) + " |",
+              "|---|" + "---|" * len(folds)]
+    for r in results.values():
+        cells = ["-" if f is None else
+                 f"{f['emg_to_text_held_out_only R@1']:.3f} / "
+                 + (f"{f['stacked harmonic']:.3f} ({f['gamma']:.2f})" if "gamma" in f else "-")
+                 for f in r["folds"]]
+        lines.append(f"| {r['title']} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
+def bench_zeroshot(args: Any, config: dict[str, Any]) -> int:
+    """``myosem bench zeroshot --suite 3dc|myodisco --data DIR [--runs DIR] [--results DIR]
+    [--train-config NAME] [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full]
+    [--dry-run]``."""
+    from train.loso import bench_options, run_suite
+
+    suite, data, runs, results_dir, ablations, baselines = bench_options("zeroshot", SUITES, args,
+                                                                         DEFAULT_BASELINES)
+    jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe)
+    def results() -> dict[str, Any]:
+        muscle_heads(suite, runs, data, config)
+        return collect(suite, runs, ablations, baselines)
+
+    return run_suite("zeroshot", suite, jobs, runs, data, args.dry_run, results, report, results_dir)
