@@ -202,6 +202,6 @@ def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     heads = [{"weights": [0.0, 1.0], "held_out_only": [{"R@1": a, "MRR": a}, {"R@1": b, "MRR": b}],
               "generalised": [curve, curve]} for a, b in ((0.9, 0.1), (0.2, 0.6), (0.2, 0.6))]
     manifests = [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3
-    rows = _muscle_rows(heads, manifests)["folds"]
+    rows = _muscle_rows(heads, manifests, "x")["folds"]
     assert [r["weight"] for r in rows] == [1.0, 0.0, 0.0]  # each from the other two folds, never its own
     assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1 and rows[0]["gamma"] == 0.1

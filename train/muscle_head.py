@@ -68,22 +68,15 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     return out
 
 
-def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The head's figures for one trained class-disjoint run (cached in ``<model_dir>/muscle_head.json``);
-    None when an action of its vocabulary has no muscle entry."""
+def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
+                   test_windows_per_file: int | None, seed: int = 0) -> dict[str, Any] | None:
+    """The head's figures for any model that ranks by cosine (MyoSem-RT, or a baseline projected into its
+    text space) on class-disjoint split ``sp``: fitted on the training windows, scored on the test windows
+    the model's own evaluation used. None when an action of the vocabulary has no muscle entry."""
     from myosem_rt.commands.eval import embed_files
-    from myosem_rt.model import MyoSemModel
-    from myosem_rt.output_files import write_json
-    from myosem_rt.protocols import split
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.vocab.muscles import load_muscles
 
-    cached = model_dir / RESULT_FILE
-    if cached.is_file():
-        return json.loads(cached.read_text(encoding="utf-8"))
-    model = MyoSemModel.load(str(model_dir))
-    manifest = model.manifest
-    sp = split(manifest["data"]["protocol"], data, **dict(manifest["data"].get("options") or {}))
     ids = np.asarray(model.class_ids, dtype=np.int64)
     actions = {c.class_id: c.action for c in load_vocabulary(model.vocabulary).classes}
     vectors = load_muscles().vectors([actions[int(c)] for c in ids])
@@ -91,12 +84,29 @@ def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[st
         log.warning("%s: an action of %s has no entry in muscles.yaml; no muscle head", model_dir,
                     model.vocabulary)
         return None
-    per_file = manifest["training"].get("max_windows_per_file")
-    z_train, y_train, *_ = embed_files(model, str(model_dir), sp.train_files, config, mask=sp.train_mask,
+    z_train, y_train, *_ = embed_files(model, model_dir, sp.train_files, config, mask=sp.train_mask,
                                        max_windows_per_file=TRAIN_WINDOWS_PER_FILE, seed=0)
-    z, y, *_ = embed_files(model, str(model_dir), sp.test_files, config, mask=sp.test_mask,
-                           max_windows_per_file=per_file, seed=int(manifest["training"].get("seed", 0)))
-    result = figures(z_train, y_train, z, y, np.asarray(model.prototypes), ids, vectors,
-                     sorted(sp.held_out_classes))
-    write_json(cached, result)
+    z, y, *_ = embed_files(model, model_dir, sp.test_files, config, mask=sp.test_mask,
+                           max_windows_per_file=test_windows_per_file, seed=seed)
+    return figures(z_train, y_train, z, y, np.asarray(model.prototypes), ids, vectors,
+                   sorted(sp.held_out_classes))
+
+
+def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`evaluate_model` for one trained MyoSem run, cached in ``<model_dir>/muscle_head.json``."""
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.output_files import write_json
+    from myosem_rt.protocols import split
+
+    cached = model_dir / RESULT_FILE
+    if cached.is_file():
+        return json.loads(cached.read_text(encoding="utf-8"))
+    model = MyoSemModel.load(str(model_dir))
+    manifest = model.manifest
+    sp = split(manifest["data"]["protocol"], data, **dict(manifest["data"].get("options") or {}))
+    training = manifest["training"]
+    result = evaluate_model(model, str(model_dir), sp, config, training.get("max_windows_per_file"),
+                            int(training.get("seed", 0)))
+    if result is not None:
+        write_json(cached, result)
     return result

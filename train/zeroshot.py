@@ -115,10 +115,17 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
                    for n in names}
         out[key] = {"title": title, "folds": per_fold, "summary": summary,
                     "complete": len(done) == len(folds)}
-    heads = [_read(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in range(1, len(folds) + 1)]
+    n = range(1, len(folds) + 1)
+    for b in baselines:  # the baselines get the same head (train.baselines.run records it)
+        records = [_read(runs / f"fold{i}" / f"baselines/{b}.json") or {} for i in n]
+        heads = [r.get("muscle_head") for r in records]
+        if any(h is not None for h in heads):
+            out[f"{b}-muscles"] = _muscle_rows(heads, [r.get("metrics") for r in records],
+                                               f"{TITLES[b]} + projection + muscle groups")
+    heads = [_read(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in n]
     if any(h is not None for h in heads):
         out["myosem-muscles"] = _muscle_rows(heads, [run_metrics(runs / f"fold{i}" / "myosem/manifest.json")
-                                                     for i in range(1, len(folds) + 1)])
+                                                     for i in n], "**MyoSem-RT + muscle groups**")
     return out
 
 
@@ -129,11 +136,11 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None]
-                 ) -> dict[str, Any]:
-    """MyoSem-RT with its muscle-group head (:mod:`train.muscle_head`): per fold, the weight with the best
+def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None],
+                 title: str) -> dict[str, Any]:
+    """A method with its muscle-group head (:mod:`train.muscle_head`): per fold, the weight with the best
     mean held-out-only R@1 on the *other* folds, then gamma on the other folds' curves at that weight.
-    text->EMG is the plain model's (the head ranks descriptions for a window, not windows for a text)."""
+    text->EMG is the plain method's (the head ranks descriptions for a window, not windows for a text)."""
     per_fold: list[dict[str, float] | None] = []
     for k, head in enumerate(heads):
         others = [h for j, h in enumerate(heads) if j != k and h is not None]
@@ -153,7 +160,7 @@ def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, A
     done = [f for f in per_fold if f is not None]
     summary = {n: (float(np.mean([f[n] for f in done])), float(np.std([f[n] for f in done])))
                for n in (sorted(done[0]) if done else [])}
-    return {"title": "**MyoSem-RT + muscle groups**", "folds": per_fold, "summary": summary,
+    return {"title": title, "folds": per_fold, "summary": summary,
             "complete": len(done) == len(heads)}
 
 

@@ -319,6 +319,12 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
                          "seconds": round(fit_s, 1)},
             "metrics": json.loads(json.dumps({"protocol": sp.name, **result}, default=str)),
         }
+        if sp.held_out_classes:  # the same muscle-group head MyoSem-RT gets (train/muscle_head.py)
+            from train import muscle_head
+
+            record["muscle_head"] = muscle_head.evaluate_model(
+                projected, str(model_dir), sp, dict(runtime_config), training.get("max_windows_per_file"),
+                training["seed"])
         (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         e2t = result["emg_to_text"]
         log.info("baseline %s on %s: EMG->text R@1 %.3f MRR %.3f, text->EMG R@1 %.3f "
