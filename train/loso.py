@@ -104,12 +104,17 @@ def fold_jobs(bench: str, protocol: str, fold_args: Sequence[Sequence[str]], run
     return jobs
 
 
-def run_metrics(path: Path) -> dict[str, Any] | None:
-    """The ``metrics`` of a finished run's manifest or baseline record (None while it is missing)."""
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A finished run's JSON record (manifest, baseline record, ...); None while it is missing or partial."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("metrics") or None
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def run_metrics(path: Path) -> dict[str, Any] | None:
+    """The ``metrics`` of a finished run's manifest or baseline record (None while it is missing)."""
+    return (read_record(path) or {}).get("metrics") or None
 
 
 def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
@@ -127,12 +132,30 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
         for i in range(1, len(folds) + 1):
             m = run_metrics(runs / f"fold{i}" / rel)
             per_fold.append(None if m is None else {f"{d} {k}": float(m[d][k]) for d, k in METRICS})
-        done = [f for f in per_fold if f is not None]
-        summary = {name: (float(np.mean([f[name] for f in done])), float(np.std([f[name] for f in done])))
-                   for name in (f"{d} {k}" for d, k in METRICS)} if done else {}
-        out[key] = {"title": title, "folds": per_fold, "summary": summary,
-                    "complete": len(done) == len(folds)}
+        out[key] = fold_row(title, per_fold)
     return out
+
+
+def fold_row(title: str, per_fold: Sequence[Mapping[str, float] | None]) -> dict[str, Any]:
+    """One method of a fold suite: its figures per fold (None: not run yet) and, for each figure, the mean
+    and sd over the folds that have it (``bench loso`` and ``bench zeroshot`` alike)."""
+    done = [f for f in per_fold if f is not None]
+    names = dict.fromkeys(k for f in done for k in f)  # first-seen order
+    summary = {n: (float(np.mean(v)), float(np.std(v)))
+               for n in names if (v := [f[n] for f in done if n in f])}
+    return {"title": title, "folds": list(per_fold), "summary": summary,
+            "complete": len(done) == len(per_fold)}
+
+
+def summary_rows(results: Mapping[str, Any], figures: Sequence[str], n_folds: int) -> list[str]:
+    """``| title | mean ± sd | ... | done/n |`` per method, for the given figures ("-" where absent)."""
+    rows = []
+    for r in results.values():
+        s = r["summary"]
+        cells = [f"{s[k][0]:.3f} ± {s[k][1]:.3f}" if k in s else "-" for k in figures]
+        n = sum(f is not None for f in r["folds"])
+        rows.append(f"| {r['title']} | {' | '.join(cells)} | {n}/{n_folds} |")
+    return rows
 
 
 def report(suite: str, results: dict[str, Any], command: str) -> str:
@@ -143,12 +166,7 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
              "Every subject is tested exactly once, by models that never saw them; all methods are trained "
              "and tested on the same windows of each fold. Mean ± sd over folds.", "",
              "| method | EMG→text R@1 | EMG→text MRR | text→EMG R@1 | folds |", "|---|---|---|---|---|"]
-    for r in results.values():
-        s = r["summary"]
-        cells = [f"{s[m][0]:.3f} ± {s[m][1]:.3f}" if m in s else "-" for m in
-                 (f"{d} {k}" for d, k in METRICS)]
-        n = sum(f is not None for f in r["folds"])
-        lines.append(f"| {r['title']} | {' | '.join(cells)} | {n}/{len(folds)} |")
+    lines += summary_rows(results, [f"{d} {k}" for d, k in METRICS], len(folds))
     lines += ["", "EMG→text R@1 per fold (test subjects):", "",
               "| method | " + " | ".join(f"fold {i} ({', '.join(map(str, s))})" for i, s in
                                          enumerate(folds, start=1)) + " |",

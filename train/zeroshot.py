@@ -24,7 +24,6 @@ on the fold itself. Mean +- sd over folds, written to ``<results>/zeroshot-<suit
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 
 from myosem_rt.errors import ConfigError
 from train import muscle_head
+from train.loso import bench_options, fold_jobs, fold_row, read_record, run_metrics, run_suite, summary_rows
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ GENERALISED = ("held_out", "seen", "harmonic")
 def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablations: Sequence[str] = (),
          baselines: Sequence[str] = DEFAULT_BASELINES, recipe: str = "reduced") -> list[Any]:
     """Per fold: MyoSem, the label-only text baseline and the ablations, then the baselines."""
-    from train.loso import fold_jobs
-
     if suite not in SUITES:
         raise ConfigError(f"bench zeroshot: unknown suite '{suite}' (expected {', '.join(SUITES)})")
     protocol, folds = SUITES[suite]
@@ -82,11 +80,19 @@ def _at(curve: dict[str, list[float]], gamma: float) -> dict[str, float]:
     return {k: float(curve[k][i]) for k in GENERALISED}
 
 
+def _generalised(curve: dict[str, list[float]], gamma: float | None) -> dict[str, float]:
+    """A fold's generalised figures: without stacking (``plain ...``) and, where the other folds chose a
+    gamma, with it (``gamma``, ``stacked ...``)."""
+    out = {f"plain {k}": v for k, v in _at(curve, 0.0).items()}
+    if gamma is not None:
+        out.update({"gamma": float(gamma), **{f"stacked {k}": v for k, v in _at(curve, gamma).items()}})
+    return out
+
+
 def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
             baselines: Sequence[str] = DEFAULT_BASELINES) -> dict[str, Any]:
     """{method: {"title", "folds": [figures or None], "summary": {figure: (mean, sd)}, "complete"}}."""
     from train.baselines.run import TITLES
-    from train.loso import run_metrics
 
     _, folds = SUITES[suite]
     methods = {**{b: (f"{TITLES[b]} + projection", f"baselines/{b}.json") for b in baselines},
@@ -102,38 +108,21 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
             if m is None or "generalised" not in m:
                 per_fold.append(None)
                 continue
-            row = {f"{d} {k}": float(m[d][k]) for d, k in ONLY}
-            row.update({f"plain {k}": v for k, v in _at(m["generalised"], 0.0).items()})
-            if gamma is not None:
-                row["gamma"] = gamma
-                row.update({f"stacked {k}": v for k, v in _at(m["generalised"], gamma).items()})
-            per_fold.append(row)
-        done = [f for f in per_fold if f is not None]
-        names = sorted({k for f in done for k in f})
-        summary = {n: (float(np.mean([f[n] for f in done if n in f])), float(np.std([f[n] for f in done
-                                                                                      if n in f])))
-                   for n in names}
-        out[key] = {"title": title, "folds": per_fold, "summary": summary,
-                    "complete": len(done) == len(folds)}
+            per_fold.append({**{f"{d} {k}": float(m[d][k]) for d, k in ONLY},
+                             **_generalised(m["generalised"], gamma)})
+        out[key] = fold_row(title, per_fold)
     n = range(1, len(folds) + 1)
     for b in baselines:  # the baselines get the same head (train.baselines.run records it)
-        records = [_read(runs / f"fold{i}" / f"baselines/{b}.json") or {} for i in n]
+        records = [read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {} for i in n]
         heads = [r.get("muscle_head") for r in records]
         if any(h is not None for h in heads):
             out[f"{b}-muscles"] = _muscle_rows(heads, [r.get("metrics") for r in records],
                                                f"{TITLES[b]} + projection + muscle groups")
-    heads = [_read(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in n]
+    heads = [read_record(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in n]
     if any(h is not None for h in heads):
         out["myosem-muscles"] = _muscle_rows(heads, [run_metrics(runs / f"fold{i}" / "myosem/manifest.json")
                                                      for i in n], "**MyoSem-RT + muscle groups**")
     return out
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None],
@@ -153,15 +142,9 @@ def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, A
         row = {"emg_to_text_held_out_only R@1": head["held_out_only"][w]["R@1"],
                "emg_to_text_held_out_only MRR": head["held_out_only"][w]["MRR"],
                "text_to_emg_held_out_only R@1": float(manifests[k]["text_to_emg_held_out_only"]["R@1"]),
-               "weight": float(head["weights"][w]), "gamma": float(gamma)}
-        row.update({f"plain {n}": v for n, v in _at(head["generalised"][w], 0.0).items()})
-        row.update({f"stacked {n}": v for n, v in _at(head["generalised"][w], gamma).items()})
+               "weight": float(head["weights"][w]), **_generalised(head["generalised"][w], gamma)}
         per_fold.append(row)
-    done = [f for f in per_fold if f is not None]
-    summary = {n: (float(np.mean([f[n] for f in done])), float(np.std([f[n] for f in done])))
-               for n in (sorted(done[0]) if done else [])}
-    return {"title": title, "folds": per_fold, "summary": summary,
-            "complete": len(done) == len(heads)}
+    return fold_row(title, per_fold)
 
 
 def muscle_heads(suite: str, runs: Path, data: Path, config: dict[str, Any]) -> None:
@@ -189,11 +172,7 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
              "other folds. Mean ± sd over folds.", "",
              "| method | " + " | ".join(t for _, t in cols) + " | folds |",
              "|---|" + "---|" * (len(cols) + 1)]
-    for r in results.values():
-        s = r["summary"]
-        cells = [f"{s[k][0]:.3f} ± {s[k][1]:.3f}" if k in s else "-" for k, _ in cols]
-        n = sum(f is not None for f in r["folds"])
-        lines.append(f"| {r['title']} | {' | '.join(cells)} | {n}/{len(folds)} |")
+    lines += summary_rows(results, [k for k, _ in cols], len(folds))
     lines += ["", "Per fold: held-out-only EMG→text R@1 / generalised harmonic mean (gamma):", "",
               "| method | " + " | ".join(f"fold {i} (held out {', '.join(map(str, h))})" for i, h in
                                          enumerate(folds, start=1)) + " |",
@@ -211,11 +190,10 @@ def bench_zeroshot(args: Any, config: dict[str, Any]) -> int:
     """``myosem bench zeroshot --suite 3dc|myodisco --data DIR [--runs DIR] [--results DIR]
     [--train-config NAME] [--ablate NAME ...] [--baselines lda,cnn-bilstm] [--recipe reduced|full]
     [--dry-run]``."""
-    from train.loso import bench_options, run_suite
-
     suite, data, runs, results_dir, ablations, baselines = bench_options("zeroshot", SUITES, args,
                                                                          DEFAULT_BASELINES)
     jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe)
+
     def results() -> dict[str, Any]:
         muscle_heads(suite, runs, data, config)
         return collect(suite, runs, ablations, baselines)

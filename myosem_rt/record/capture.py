@@ -85,12 +85,13 @@ class GapCounter:
     def add(self, ts: np.ndarray) -> None:
         if not len(ts):
             return
-        breaks = self.detector.breaks(ts, self.last_ts)
-        before = np.concatenate(([self.last_ts if self.last_ts is not None else np.nan], ts[:-1]))[breaks]
-        d = ts[breaks] - before
-        forward = d[d > 0]
-        self.gaps += len(forward)
-        self.samples += int(np.round((forward - 1.0 / self.fs) * self.fs).sum())
+        from myosem_rt.stream.consumer import timestamp_gap
+
+        for b in self.detector.breaks(ts, self.last_ts):  # index 0 only when there is a last_ts
+            gap_s, gap_n = timestamp_gap(float(ts[b - 1]) if b else self.last_ts, float(ts[b]), self.fs)
+            if gap_s > 0:
+                self.gaps += 1
+                self.samples += gap_n
         self.last_ts = float(ts[-1])
 
 

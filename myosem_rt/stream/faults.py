@@ -20,6 +20,7 @@ Printed per scenario: rounds, delays (median / max) and how many rounds were exa
 
 from __future__ import annotations
 
+import copy
 import logging
 import statistics
 import time
@@ -117,8 +118,8 @@ class _Run:
 
 
 def _config(config: dict[str, Any]) -> dict[str, Any]:
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
-    cfg["filters"] = {**cfg["filters"], "bandpass_hz": None, "notch_hz": None}  # channel 0 arrives as sent
+    cfg = copy.deepcopy(config)
+    cfg["filters"].update(bandpass_hz=None, notch_hz=None)  # channel 0 arrives as sent
     return cfg
 
 
