@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import myosem_rt  # noqa: F401  (environment before onnxruntime)
+from myosem_rt.context import ContextSpec
 from myosem_rt.descriptors import N_DESCRIPTORS, patch_descriptors
 from myosem_rt.errors import MyosemError
 from myosem_rt.text_encoder import MANIFEST, l2_normalize, sha256_file
@@ -213,6 +214,11 @@ class MyoSemModel:
         self.actions = [str(c.get("action", "")) for c in classes]
         text = model_dir / TEXT_DIR
         self.text_dir: Path | None = text if (text / MANIFEST).is_file() else None
+        #: the activity context its scores are pooled over (myosem_rt.context; None: per window)
+        try:
+            self.context = ContextSpec.from_manifest(manifest.get("context"))
+        except ValueError as exc:
+            raise ModelError(f"{model_dir}/{MANIFEST}: {exc}") from None
         wf = manifest.get("window_features")  # the encoder's window-level descriptors, when it has them
         self.feature_set: str | None = str(wf["set"]) if wf else None
         self.feature_eps = np.asarray(wf["eps"], dtype=np.float64) if wf else None

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 _DESC_BATCH = 2048
 
 #: Per-window arrays of a :class:`WindowSet` (everything :meth:`WindowSet.subset` indexes).
-_PER_WINDOW = ("x", "desc", "label", "subject", "session", "repetition", "start", "file_index")
+_PER_WINDOW = ("x", "desc", "label", "subject", "session", "repetition", "start", "file_index", "shows_cue")
 
 
 @dataclass(eq=False)
@@ -77,6 +77,8 @@ class WindowSet:
     class_names: dict[int, str]
     start: np.ndarray | None = None  #: (N,) int64 first sample of the window in its session
     file_index: np.ndarray | None = None  #: (N,) int64 index into ``files``
+    #: (N,) bool: the window's muscle activity shows its cued gesture (``load_windows(mark_activity=...)``)
+    shows_cue: np.ndarray | None = None
     files: tuple[Path, ...] = field(default=())
 
     def __len__(self) -> int:
@@ -164,13 +166,17 @@ def load_windows(
     loader: Callable[[Path], Any] | None = None,
     vocabulary: Vocabulary | None = None,
     activity_fraction: float | None = None,
+    mark_activity: float | None = None,
 ) -> WindowSet:
     """Windows of every file (see the module docstring). Files must share rate and channel count, and the
     dataset unless ``vocabulary`` translates their labels into one class space.
 
     ``activity_fraction``: keep only the windows whose muscle activity shows their cued gesture, by the
     enrolment's rule (:mod:`myosem_rt.profile.labels`), judged on each file's own rest level and every
-    trial's windows before any subsampling (``train --labels activity``, ``eval --labels activity``).
+    trial's windows before any subsampling (``train --labels activity``). ``mark_activity``: the same rule
+    at this fraction, but every window is kept and the verdict is ``WindowSet.shows_cue`` (``eval --labels
+    activity``: the encoder and the context see the whole stream, as live, and the marked windows are
+    scored).
 
     ``spec`` imposes window/hop/patch in samples (its ``fs`` must equal the files' rate); ``loader`` replaces
     :func:`myosem_rt.recordings.load_session` (tests pass in-memory sessions). Raises :class:`ConfigError`.
@@ -208,16 +214,22 @@ def load_windows(
         filtered = StreamingFilter(design, s.n_channels).process(s.emg).astype(np.float32)
         starts = trial_windows([(t.start, t.stop) for t in s.trials()], spec.window, spec.hop)
         labels = _labels_in(vocabulary, s, path, s.label[starts].astype(np.int64))
-        if activity_fraction is not None:
+        held = None
+        fraction = activity_fraction if activity_fraction is not None else mark_activity
+        if fraction is not None:
             from myosem_rt.profile.labels import recording_mask
 
             repetition = fill_repetition(s.repetition)[starts]
-            held = recording_mask(filtered, starts, spec.window, labels, repetition, activity_fraction)
-            log.debug("windows: %s: activity keeps %d of %d", path, int(held.sum()), held.size)
-            starts, labels = starts[held], labels[held]
+            held = recording_mask(filtered, starts, spec.window, labels, repetition, fraction)
+            log.debug("windows: %s: activity shows the cue in %d of %d", path, int(held.sum()), held.size)
+            if activity_fraction is not None:
+                starts, labels, held = starts[held], labels[held], None
         if max_windows_per_file is not None:
             keep = stratified_subsample(labels, max_windows_per_file, _file_rng(path, seed))
             starts, labels = starts[keep], labels[keep]
+            held = None if held is None else held[keep]
+        if held is not None:
+            parts["shows_cue"].append(held)
         x = filtered[starts[:, None] + np.arange(spec.window)[None, :]]
         n = starts.size
         parts["x"].append(x)
@@ -230,7 +242,7 @@ def load_windows(
         parts["file_index"].append(np.full(n, index, dtype=np.int64))
         log.debug("windows: %s: %d windows", path, n)
     _, f = first
-    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items() if chunks}
     arrays["session"] = arrays["session"].astype(str)
     dataset, class_names = f.dataset, dict(f.class_names)
     if vocabulary is not None and not all(describes(vocabulary, d) for d in datasets):

@@ -121,3 +121,18 @@ def test_info_on_real_file(threedc_file: Path, tmp_path: Path, capsys: pytest.Ca
     assert main(["info", str(threedc_file)]) == 0
     out = capsys.readouterr().out
     assert "3DC subject 1 session day1 | 420903 x 10 ch @ 1000 Hz" in out
+
+
+@pytest.mark.parametrize("argv, missing", [
+    (["bench", "train"], "torch"), (["bench", "loso", "--dry-run"], "torch"),
+    (["report", "--data", "d"], "matplotlib"),
+])
+def test_commands_that_need_the_train_extra_say_so(argv: list[str], missing: str, monkeypatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`./myosem` installs only the gui extra: a training command there is one line, not a traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)  # importing it now raises ImportError
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs the train extra" in err[0] and "MYOSEM_EXTRAS=gui,train" in err[0], err

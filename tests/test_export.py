@@ -172,8 +172,8 @@ def test_train_command_without_torch_is_a_one_line_error(tmp_path: Path) -> None
                             timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "myosem train: error: torch is not installed: training needs the train extra "
-        "(pip install 'myosem-rt[train]')"]
+        "myosem train: error: training needs the train extra (torch is not installed): run it as "
+        "MYOSEM_EXTRAS=gui,train ./myosem ..., or pip install -e '.[train]'"]
 
 
 @pytest.fixture(scope="module")

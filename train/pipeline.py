@@ -369,6 +369,7 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
                          wf: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from myosem_rt.commands.eval import evaluate
     from myosem_rt.model import MyoSemModel
+    from train import context_choice
 
     pick = np.sort(np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.parity_windows])
     parity = (train.x[pick], train.desc[pick], *([] if wf is None else [wf["feat"][pick]]))
@@ -387,6 +388,10 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
         hop=train.hop, dataset=train.dataset, runtime_config=runtime_config,
         parity_windows=parity, extra=extra, window_features=wf,
     )
+    # the activity context (myosem_rt.context), chosen on the training recordings only (train/context_choice)
+    manifest["context"] = context_choice.choose(MyoSemModel.load(out_dir), str(out_dir), sp, runtime_config,
+                                                cfg.max_windows_per_file, cfg.seed)
+    write_manifest(out_dir, manifest)
     model = MyoSemModel.load(out_dir)
     result = evaluate(model, str(out_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
                       held_out=sp.held_out_classes, max_windows_per_file=cfg.max_windows_per_file,

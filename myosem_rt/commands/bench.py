@@ -6,6 +6,8 @@ import argparse
 import importlib
 from typing import Any
 
+from myosem_rt.commands import require_train_extra
+
 HELP = "run a benchmark and print its figures (see README 'Measured figures')"
 
 #: benchmark name -> "module:function"; each function takes (args, config) and returns an exit code.
@@ -66,4 +68,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     module_name, func = BENCHMARKS[args.name].split(":")
+    if module_name.startswith("train."):
+        require_train_extra(f"bench {args.name}")
     return int(getattr(importlib.import_module(module_name), func)(args, config) or 0)

@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from myosem_rt.output_files import check_new_file, write_json
 from myosem_rt.recordings import xdf
@@ -56,6 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="score every window by its cue (default), or only the windows whose muscle activity "
                         "shows the cued gesture (myosem_rt/profile/labels.py: late reactions, early "
                         "releases and fidgets during rest are not scored)")
+    p.add_argument("--no-context", action="store_true",
+                   help="do not add the row of the model's activity context (myosem_rt/context.py)")
     xdf.add_arguments(p)
 
 
@@ -159,15 +161,31 @@ def encode(model: Any, ws: Any, batch: int = ENCODE_BATCH):
     return out
 
 
+class Embedded(NamedTuple):
+    """What :func:`embed_files` returns: the scored windows' embeddings and labels, and with a model that has
+    an activity context (:mod:`myosem_rt.context`) their context-pooled scores (else None)."""
+
+    z: Any  #: (N, D)
+    labels: Any  #: (N,) class ids
+    datasets: list[str]
+    left_out: int  #: windows a profile could not score (classes it does not know)
+    spec: Any  #: the WindowSpec
+    context_scores: Any = None  #: (N, K) scores pooled over the model's context, or None
+
+
 def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
                 max_windows_per_file: int | None = None, seed: int = 0,
-                activity_fraction: float | None = None) -> tuple[Any, Any, list[str], int, Any]:
-    """(embeddings, labels, datasets, windows left out, window spec) of ``files`` windowed as the model was
-    trained, ``mask``'s windows only; one file at a time, so only embeddings are kept."""
+                activity_fraction: float | None = None, context: Any = "model") -> Embedded:
+    """``files`` windowed as the model was trained, ``mask``'s windows only, encoded one file at a time (only
+    embeddings are kept). With ``activity_fraction`` every window is encoded, so session statistics and the
+    context see the whole stream as they do live, and those whose activity shows their cue are returned.
+    ``context``: "model" (the model's own, if any), None (none) or a :class:`ContextSpec`."""
     import numpy as np
 
+    from myosem_rt.context import pool_recording
     from myosem_rt.errors import ConfigError
     from myosem_rt.model import trained_config
+    from myosem_rt.profile.labels import window_activity
     from myosem_rt.stream.windows import WindowSpec
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.windowing import load_windows
@@ -177,8 +195,10 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     ids = np.asarray(model.class_ids, dtype=np.int64)
     vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
     posterior = getattr(model, "score_kind", "cosine") == "posterior"
+    ctx = getattr(model, "context", None) if context == "model" else context
+    ctx = ctx if ctx is not None and ctx.active else None
     left_out = 0
-    z_parts, label_parts, datasets = [], [], []
+    z_parts, label_parts, pooled_parts, datasets = [], [], [], []
     from tqdm import tqdm
 
     # a bar over the recordings on a terminal (a folder of 3DC files takes minutes), nothing in logs
@@ -187,7 +207,7 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     for path in bar:  # one file at a time: only embeddings are kept, never all windows at once
         # labels in the model's class ids (translated by action for another dataset of the same device)
         ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
-                          loader=loader, vocabulary=vocabulary, activity_fraction=activity_fraction)
+                          loader=loader, vocabulary=vocabulary, mark_activity=activity_fraction)
         if ws.dataset not in datasets:
             datasets.append(ws.dataset)
         if mask is not None:
@@ -202,29 +222,35 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
                               f"(ids {ids.tolist()})")
         if hasattr(model, "new_session"):  # a profile checks electrode polarity per recording
             model.new_session()
-        z_parts.append(encode(model, ws))
-        label_parts.append(ws.label)
+        z = encode(model, ws)
+        scored = ws.shows_cue if activity_fraction is not None else np.ones(len(ws), dtype=bool)
+        if ctx is not None:
+            scores = model.rank(z)[0] if posterior else z @ np.asarray(model.prototypes, np.float32).T
+            pooled_parts.append(pool_recording(scores, window_activity(ws.x), ws.start, ws.hop, ctx)[scored])
+        z_parts.append(z[scored])
+        label_parts.append(ws.label[scored])
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
     if labels.size == 0:
         raise ConfigError(f"no test windows in {len(files)} file(s) (all left out by the protocol, "
                           f"--repetitions or the profile's enrolment, or trials shorter than {spec.window} "
                           "samples)")
-    return z, labels, datasets, left_out, spec
+    return Embedded(z, labels, datasets, left_out, spec, np.concatenate(pooled_parts) if ctx else None)
 
 
 def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
              held_out: frozenset[int] = frozenset(), max_windows_per_file: int | None = None,
              episodes: int = 100, n_resamples: int = 200, seed: int = 0,
-             activity_fraction: float | None = None) -> dict[str, Any]:
+             activity_fraction: float | None = None, context: Any = "model") -> dict[str, Any]:
     """Window ``files`` as the model was trained, keep ``mask``'s windows (and with ``activity_fraction``
-    only those whose activity shows the cued gesture), and compute both directions."""
+    score only those whose activity shows the cued gesture), and compute both directions; with an activity
+    context (``context``, as :func:`embed_files`) also EMG -> text on the context-pooled scores."""
     import numpy as np
 
     from myosem_rt.retrieval import emg_to_text, emg_to_text_scores, generalised_curve, text_to_emg
 
-    z, labels, datasets, left_out, spec = embed_files(model, model_dir, files, config, mask=mask,
-                                                      max_windows_per_file=max_windows_per_file, seed=seed,
-                                                      activity_fraction=activity_fraction)
+    z, labels, datasets, left_out, spec, pooled = embed_files(
+        model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
+        activity_fraction=activity_fraction, context=context)
     ids = np.asarray(model.class_ids, dtype=np.int64)
     posterior = getattr(model, "score_kind", "cosine") == "posterior"
     protos = np.asarray(model.prototypes, dtype=np.float32)
@@ -237,8 +263,13 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                         if posterior else emg_to_text(z, labels, protos, ids, n_resamples=n_resamples,
                                                       seed=seed)),
         "left_out_windows": left_out,
+        "context": None if pooled is None else {**model.context.to_dict(),
+                                                "span": model.context.describe(float(model.hop_ms))},
         "text_to_emg": text_to_emg(z, labels, protos, ids, episodes=episodes, seed=seed),
     }
+    if pooled is not None:  # what the live engine ranks: the scores pooled over the model's context
+        result["emg_to_text_context"] = emg_to_text_scores(pooled, labels, ids, n_resamples=n_resamples,
+                                                           seed=seed)
     if held_out:
         unseen = np.isin(labels, list(held_out))
         for key, sel in (("held_out", unseen), ("seen", ~unseen)):
@@ -275,12 +306,16 @@ def format_table(result: dict[str, Any]) -> str:
              + f"{'':<18s}" + "".join(f"{k:>16s}" for k in keys) + "\n"
              + _row("EMG->text (±std)", result["emg_to_text"], "std", keys)
              + _row("text->EMG (±se)", t2e, "se", keys))
+    if "emg_to_text_context" in result:  # the model's activity context (myosem_rt.context), as live ranks
+        lines += _row("EMG->text context", result["emg_to_text_context"], "std", keys)
     for key in ("held_out", "seen"):
         if f"emg_to_text_{key}" in result:
             lines += _row(f"EMG->text {key.replace('_', '-')}", result[f"emg_to_text_{key}"], "std", keys)
     if "emg_to_text_held_out_only" in result:  # candidates: the held-out classes alone
         lines += _row("EMG->text h-o only", result["emg_to_text_held_out_only"], "std", keys)
         lines += _row("text->EMG h-o only", result["text_to_emg_held_out_only"], "se", keys)
+    if result.get("context"):
+        lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "
                     f"(one window per class)\n")
 
@@ -329,7 +364,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         fraction = enrol_settings(config)["activity_fraction"]
     result = evaluate(model, str(name), files, config, mask=mask, held_out=held_out,
                       max_windows_per_file=args.max_windows_per_file, episodes=args.episodes,
-                      n_resamples=args.bootstrap, seed=args.seed, activity_fraction=fraction)
+                      n_resamples=args.bootstrap, seed=args.seed, activity_fraction=fraction,
+                      context=None if args.no_context else "model")
     from myosem_rt.model import warn_trained_on
 
     seen = warn_trained_on(model, files, "eval")  # after the work: a failed run prints only its error

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from myosem_rt.commands import require_train_extra
 from myosem_rt.errors import ConfigError
 
 HELP = ("regenerate docs/results.md and its figures from trained runs (MyoSem-RT, baselines, ablations); "
@@ -59,10 +60,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError("myosem report needs the train extra (pip install 'myosem-rt[train]')") from None
+    require_train_extra("the report", "matplotlib")
     from myosem_rt.protocols import PROTOCOLS
     from train.report import MAIN, collect, write_report
 

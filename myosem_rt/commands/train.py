@@ -14,7 +14,8 @@ import shlex
 import sys
 from typing import Any
 
-from myosem_rt.errors import ConfigError, MyosemError
+from myosem_rt.commands import require_train_extra
+from myosem_rt.errors import ConfigError
 from myosem_rt.recordings import xdf
 
 HELP = "train a model for a protocol (text, EMG encoder, alignment), export it and evaluate it"
@@ -62,11 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise MyosemError("torch is not installed: training needs the train extra "
-                          "(pip install 'myosem-rt[train]')") from None
+    require_train_extra("training")
     from myosem_rt.protocols import options_from_args
     from train.pipeline import run_training
 

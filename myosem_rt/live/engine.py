@@ -7,7 +7,9 @@ its manifest, so the windows seen live are built exactly like the ones it was tr
 line naming both.
 
 Per hop (:meth:`LiveEngine.step`): ``model.encode`` (window + the consumer's incremental descriptors) ->
-scores against the class prototypes (``model.rank``) -> the raw top-K -> smoothing -> rejection -> the
+scores against the class prototypes (``model.rank``) -> the model's activity context, if it has one
+(:mod:`myosem_rt.context`: the scores pooled over the last second, weighed by muscle activity, so a 0.5 s
+snap is still described while the forearm rests after it) -> the raw top-K -> smoothing -> rejection -> the
 shown label. Smoothing (config.yaml section ``live``, where the defaults are documented):
 
 * ``ema``: exponential moving average of the score vector, ``s <- alpha * scores + (1 - alpha) * s``
@@ -34,8 +36,9 @@ What is *shown* (:class:`LabelGate`, ``Result.label``) is not the per-hop decisi
   it. Leaving ``"uncertain"`` (also at a segment start) takes the dwell too.
 
 ``Result.decision`` keeps the per-hop decision (``"uncertain"`` when rejected) and ``Result.topk`` the raw
-ranking, so the gate hides nothing from a recording. The defaults are measured with
-``myosem bench stability`` (:mod:`myosem_rt.live.stability`; figures in config.yaml and the README).
+ranking (of the context-pooled scores when the model has a context), so the gate hides nothing from a
+recording. The defaults are measured with ``myosem bench stability`` (:mod:`myosem_rt.live.stability`;
+figures in config.yaml and the README).
 Smoother and gate restart with every new stream segment (after a gap), so a label never carries over a
 discontinuity.
 
@@ -57,7 +60,9 @@ from typing import Any
 import numpy as np
 
 from myosem_rt.config import default_config
+from myosem_rt.context import ActivityContext
 from myosem_rt.errors import ConfigError, StreamError
+from myosem_rt.profile.labels import window_activity
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +260,8 @@ class LiveEngine:
         self.score_kind = score_kind(model)
         self.smoother = Smoother(settings, len(model.class_ids), self.score_kind)
         self.gate = LabelGate.from_settings(settings, float(model.hop_ms))
+        spec = getattr(model, "context", None)
+        self.context = ActivityContext(spec) if spec is not None and spec.active else None
         self._segment: int | None = None
 
     def step(self, window: Any, arrival: float | None = None) -> Result:
@@ -266,6 +273,8 @@ class LiveEngine:
                 log.info("live: stream segment %d starts; smoothing restarts", window.segment)
             self.smoother.reset()
             self.gate.reset()
+            if self.context is not None:
+                self.context.reset()
             self._segment = window.segment
         clock = time.perf_counter
         t0 = clock()
@@ -273,6 +282,10 @@ class LiveEngine:
         t1 = clock()
         scores, order = model.rank(z)
         scores, order = scores[0], order[0, : self.k]
+        if self.context is not None:  # what the hand did over the last hops, by activity
+            activity = float(window_activity(np.asarray(window.samples)[None])[0])
+            scores = self.context.push(scores, activity).astype(np.float32)
+            order = np.argsort(-scores, kind="stable")[: self.k]
         topk = [{"id": int(model.class_ids[i]), "name": model.class_names[i], "text": model.descriptions[i],
                  "score": round(float(scores[i]), 4)} for i in order]
         t2 = clock()

@@ -60,6 +60,8 @@ class Hops:
     z: np.ndarray  #: (N, D) embeddings
     truth: np.ndarray  #: (N,) class id of the session label at the window's last sample
     hop_ms: float
+    #: (N, C) per-channel MAV of each window: all the engine's activity context reads of the samples
+    mav: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -93,6 +95,7 @@ def replay_hops(model: Any, config: Mapping[str, Any], session: Any, truth: np.n
     step = max(1, round(CHUNK_MS * 1e-3 * fs))
     rows: list[tuple[int, int, float, int]] = []
     zs: list[np.ndarray] = []
+    mavs: list[np.ndarray] = []
     emg = session.emg
     for a in range(first, last, step):
         b = min(a + step, last)
@@ -100,11 +103,12 @@ def replay_hops(model: Any, config: Mapping[str, Any], session: Any, truth: np.n
             end = int(round(w.timestamp * fs))
             rows.append((w.index, w.segment, w.timestamp, int(truth[end])))
             zs.append(np.asarray(model.encode(w.samples, w.descriptors), dtype=np.float32).reshape(-1))
+            mavs.append(np.abs(np.asarray(w.samples, dtype=np.float64)).mean(axis=0))
     if not rows:
         raise ConfigError(f"{session.source_id}: no window in {(last - first) / fs:.3g} s of recording")
     index, segment, timestamp, labels = (np.asarray(c) for c in zip(*rows, strict=True))
     return Hops(index.astype(np.int64), segment.astype(np.int64), timestamp.astype(np.float64),
-                np.stack(zs), labels.astype(np.int64), float(model.hop_ms))
+                np.stack(zs), labels.astype(np.int64), float(model.hop_ms), np.stack(mavs))
 
 
 class _Replayed:
@@ -117,18 +121,20 @@ class _Replayed:
         return getattr(self._model, name)
 
     def encode(self, samples: np.ndarray, descriptors: Any) -> np.ndarray:
-        return samples
+        return descriptors
 
 
 @dataclass(frozen=True)
 class _Hop:
-    """The fields of a consumer Window that :meth:`LiveEngine.step` reads; ``samples`` is the embedding."""
+    """The fields of a consumer Window that :meth:`LiveEngine.step` reads: ``descriptors`` carries the stored
+    embedding, ``samples`` the window's per-channel MAV as one (1, C) row, whose activity (mean log |x|) is
+    the window's (what the engine's activity context reads)."""
 
     index: int
     segment: int
     timestamp: float
     samples: np.ndarray
-    descriptors: None = None
+    descriptors: np.ndarray
 
 
 def shown_ids(model: Any, hops: Hops, settings: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +146,8 @@ def shown_ids(model: Any, hops: Hops, settings: Any) -> tuple[np.ndarray, np.nda
     shown = np.empty(len(hops), dtype=np.int64)
     raw = np.empty(len(hops), dtype=np.int64)
     for i in range(len(hops)):
-        r = engine.step(_Hop(int(hops.index[i]), int(hops.segment[i]), float(hops.timestamp[i]),
+        mav = hops.mav[i][None] if hops.mav is not None else np.ones((1, 1))
+        r = engine.step(_Hop(int(hops.index[i]), int(hops.segment[i]), float(hops.timestamp[i]), mav,
                              hops.z[i][None]))
         shown[i] = -1 if r.label_id is None else r.label_id
         raw[i] = r.topk[0]["id"]

@@ -272,10 +272,12 @@ def training_windows(model: Any, data_dir: Path, runtime_config: Mapping[str, An
 
 def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
                  names: Sequence[str] = BASELINES, cfg: BaselineConfig = BaselineConfig(),
-                 runtime_config: Mapping[str, Any] | None = None, command: str | None = None
-                 ) -> dict[str, dict[str, Any]]:
+                 runtime_config: Mapping[str, Any] | None = None, command: str | None = None,
+                 labels: str = "cue") -> dict[str, dict[str, Any]]:
     """Train + evaluate ``names`` on the protocol of the MyoSem model in ``model_dir``; writes
-    ``<out_dir>/<name>.json`` per baseline and returns {name: record}."""
+    ``<out_dir>/<name>.json`` per baseline and returns {name: record}. Scored as the MyoSem model is: by
+    cue (``metrics``), with ``labels="activity"`` also on the active windows (``metrics_activity``), and
+    with the model's activity context when it has one (``emg_to_text_context``, myosem_rt/context.py)."""
     from myosem_rt.commands.eval import evaluate
     from myosem_rt.config import load_config
     from myosem_rt.model import MyoSemModel
@@ -319,6 +321,14 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
                          "seconds": round(fit_s, 1)},
             "metrics": json.loads(json.dumps({"protocol": sp.name, **result}, default=str)),
         }
+        if labels == "activity":  # also scored on the windows whose activity shows the cue (eval --labels)
+            from myosem_rt.profile.enrol import enrol_settings
+
+            record["metrics_activity"] = json.loads(json.dumps(evaluate(
+                projected, str(model_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
+                held_out=sp.held_out_classes, seed=training["seed"],
+                max_windows_per_file=training.get("max_windows_per_file"),
+                activity_fraction=enrol_settings(runtime_config)["activity_fraction"]), default=str))
         if sp.held_out_classes:  # the same muscle-group head MyoSem-RT gets (train/muscle_head.py)
             from train import muscle_head
 
@@ -330,6 +340,11 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
         log.info("baseline %s on %s: EMG->text R@1 %.3f MRR %.3f, text->EMG R@1 %.3f "
                  "(train acc %.3f, %.0f s)", name, sp.name, e2t["R@1"], e2t["MRR"],
                  result["text_to_emg"]["R@1"], info.get("train_acc") or float("nan"), fit_s)
+        for key, figures in (("by cue", result), ("by activity", record.get("metrics_activity"))):
+            if figures and figures.get("emg_to_text_context"):
+                log.info("baseline %s on %s, %s: EMG->text R@1 %.3f per window, %.3f with the model's "
+                         "context", name, sp.name, key, figures["emg_to_text"]["R@1"],
+                         figures["emg_to_text_context"]["R@1"])
         records[name] = record
     return records
 
@@ -349,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for f in dataclasses.fields(BaselineConfig):
         if f.name != "shrinkage":
             p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    p.add_argument("--labels", choices=("cue", "activity"), default="cue",
+                   help="activity: also score the windows whose activity shows the cue (eval --labels)")
     args = p.parse_args(argv)
     setup_logging()
     cfg = BaselineConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BaselineConfig)
@@ -356,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m train.baselines " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     try:
         run_protocol(args.model, args.data, args.out, [n for n in args.only.split(",") if n], cfg,
-                     command=command)
+                     command=command, labels=args.labels)
     except MyosemError as exc:
         sys.stderr.write(f"train.baselines: error: {exc}\n")
         return exc.exit_code
