@@ -115,12 +115,14 @@ def pool_recording(scores: np.ndarray, activity: np.ndarray, start: np.ndarray, 
     breaks = np.flatnonzero(np.diff(st) > spec.hops * hop) + 1
     for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(s)], strict=True):
         seg_s, seg_a, k = s[lo:hi], a[lo:hi], spec.hops + 1
-        # the first windows of a segment pool over fewer hops: pad with -inf activity (weight 0)
-        pad_a = np.r_[np.full(k - 1, -np.inf), seg_a]
+        # the first windows of a segment pool over fewer hops: their missing past is padding of weight 0
+        pad_a = np.r_[np.full(k - 1, np.nan), seg_a]
         pad_s = np.vstack([np.zeros((k - 1, s.shape[1])), seg_s])
-        wa = np.lib.stride_tricks.sliding_window_view(pad_a, k)  # (n, k)
-        ws = np.lib.stride_tricks.sliding_window_view(pad_s, k, axis=0)  # (n, K, k)
-        w = np.where(np.isfinite(wa), _weights(np.where(np.isfinite(wa), wa, -1e300), spec.beta), 0.0)
+        wa = np.lib.stride_tricks.sliding_window_view(pad_a, k)  # (n, k) activity of each span
+        ws = np.lib.stride_tricks.sliding_window_view(pad_s, k, axis=0)  # (n, K, k) scores of each span
+        valid = ~np.isnan(wa)
+        top = np.nanmax(wa, axis=1, keepdims=True)
+        w = np.where(valid, np.exp(spec.beta * (np.where(valid, wa, top) - top)), 0.0)
         out[lo:hi] = np.einsum("nk,nck->nc", w, ws) / w.sum(axis=1, keepdims=True)
     pooled = np.empty_like(out)
     pooled[order] = out

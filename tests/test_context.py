@@ -157,3 +157,27 @@ def test_shipped_myo_model_context_on_an_unseen_recording(data_dir) -> None:
         assert r["emg_to_text_context"]["R@1"] > r["emg_to_text"]["R@1"] + 0.03
     off = evaluate(model, "myo-armband", files, load_config(), n_resamples=0, episodes=2, context=None)
     assert "emg_to_text_context" not in off and off["context"] is None
+
+
+def test_activity_scoring_encodes_the_whole_stream(data_dir) -> None:
+    """The session statistics of an encoder see every window of a recording, as live; only the scoring is
+    restricted to the windows whose activity shows the cue (encoding those alone inflated the figure)."""
+    from myosem_rt.commands.eval import embed_files, encode
+    from myosem_rt.config import load_config
+    from myosem_rt.model import MyoSemModel, trained_config
+    from myosem_rt.stream.windows import WindowSpec
+    from myosem_rt.vocab import load_vocabulary
+    from myosem_rt.windowing import load_windows
+
+    model = MyoSemModel.load("myo-armband")
+    assert model.session_stats is not None
+    path = data_dir / "myodisco" / "S11_day1.mat"
+    got = embed_files(model, "myo-armband", [path], load_config(), activity_fraction=0.5)
+    spec = WindowSpec(model.window, model.hop, model.patch, model.fs)
+    ws = load_windows([path], trained_config(model, load_config()), spec=spec, mark_activity=0.5,
+                      vocabulary=load_vocabulary(model.vocabulary))
+    whole = encode(model, ws)
+    np.testing.assert_allclose(got.z, whole[ws.shows_cue], atol=1e-5)
+    np.testing.assert_array_equal(got.labels, ws.label[ws.shows_cue])
+    alone = encode(model, ws.subset(ws.shows_cue))  # what the old scoring encoded
+    assert np.abs(alone - got.z).max() > 1e-2

@@ -249,3 +249,27 @@ def test_window_features_enter_through_their_gate() -> None:
     assert any(p is net.encoder.gate_w for p in net.encoder.gate_parameters())
     with pytest.raises(ValueError, match="window_features"):
         ModelConfig(window_features="mfcc")
+
+
+def test_frozen_phase_on_cached_tokens_trains_the_same_heads(tmp_path: Path, monkeypatch) -> None:
+    """Stage 3's frozen phase on tokens computed once equals recomputing them every step: same losses, same
+    heads (dropout on, so the heads' random draws must line up too)."""
+    from train.emg import stages
+
+    cfg3 = Stage3Config(epochs_frozen=3, epochs_unfrozen=0, batch_size=32, lr=3e-3, warmup_frac=0.0)
+    data = as_tensors(*toy_windows(96))
+    runs = {}
+    for cached in (True, False):
+        monkeypatch.setattr(stages, "CACHE_FROZEN_TOKENS", cached)
+        torch.manual_seed(0)
+        net = MyoSemNet(ModelConfig(**{**CFG.__dict__, "dropout": 0.1}), DIMS)
+        net.encoder.norm.fit(*toy_windows()[:2])
+        before = net.align.global_proj.weight.detach().clone()
+        torch.manual_seed(1)
+        history = train_stage3(net, data, prototypes(), cfg3, CPU, tmp_path / str(cached), "toy")
+        runs[cached] = (history, {k: v.clone() for k, v in net.state_dict().items()})
+        assert not torch.equal(net.align.global_proj.weight, before)  # the heads did train
+    (h_cached, s_cached), (h_plain, s_plain) = runs[True], runs[False]
+    np.testing.assert_allclose([h["loss"] for h in h_cached], [h["loss"] for h in h_plain], rtol=1e-4)
+    for k in s_plain:
+        torch.testing.assert_close(s_cached[k], s_plain[k], rtol=1e-4, atol=1e-5)

@@ -36,7 +36,7 @@ WARMUP = 3
 
 def _phases(net: Any, cfg: Any, text_dim: int) -> list[tuple[str, nn.Module, list[nn.Module], int, int]]:
     """(name, objective, trainable modules, epochs, batch size) of every phase of the training config."""
-    from train.emg.stages import Stage2Objective, Stage3Objective
+    from train.emg.stages import CachedTokensObjective, Stage2Objective, Stage3Objective
 
     protos = torch.nn.functional.normalize(torch.randn(net.dims.n_classes, text_dim), dim=-1)
     s2 = Stage2Objective(net, cfg.stage2)
@@ -45,7 +45,9 @@ def _phases(net: Any, cfg: Any, text_dim: int) -> list[tuple[str, nn.Module, lis
     for name, epochs, unfreeze in (("stage3_frozen", s3.epochs_frozen, 0),
                                    ("stage3_unfrozen", s3.epochs_unfrozen, s3.unfreeze_layers)):
         obj = Stage3Objective(net, protos, cfg.stage3, unfreeze)
-        out.append((name, obj, [net.align, net.cls, *obj.unfrozen_layers()], epochs, cfg.stage3.batch_size))
+        trainable = [net.align, net.cls, *obj.unfrozen_layers()]
+        out.append((name, obj if unfreeze else CachedTokensObjective(obj), trainable, epochs,
+                    cfg.stage3.batch_size))
     return out
 
 
@@ -97,7 +99,7 @@ def bench_train(args: Any, config: dict[str, Any]) -> int:
     from myosem_rt.recordings.reader import RecordingError
     from myosem_rt.windowing import load_windows
     from train.emg.model import Dims, MyoSemNet
-    from train.emg.stages import as_tensors, resolve_device
+    from train.emg.stages import CachedTokensObjective, as_tensors, encode_tokens, resolve_device
     from train.pipeline import DEFAULT_CONFIG, load_train_config, window_features_of
 
     data = Path(getattr(args, "data", None) or DEFAULT_DATA)
@@ -137,14 +139,25 @@ def bench_train(args: Any, config: dict[str, Any]) -> int:
     out.write(f"  {'phase':16s} {'batch':>5s} {'windows/s':>10s} {'p10-p90':>14s}  {'gather':>6s} "
               f"{'fwd':>5s} {'bwd':>5s} {'opt':>5s}  {'epochs':>6s}  est. for {n_total} windows\n")
     est_total = 0.0
+    tokens_s = 0.0
     for name, objective, trainable, epochs, batch in _phases(net, cfg, text_dim):
-        r = time_phase(objective, trainable, tensors, batch, steps, device, cfg.stage2.grad_clip)
+        data = tensors
+        if isinstance(objective, CachedTokensObjective):  # as train_stage3 does: tokens once, then heads
+            t0 = time.perf_counter()
+            data = (encode_tokens(net, tensors, device), tensors[2])
+            tokens_s = time.perf_counter() - t0
+        r = time_phase(objective, trainable, data, batch, steps, device, cfg.stage2.grad_clip)
         est = epochs * n_total / r["windows_per_s"]
         est_total += est
         s = r["share"]
         out.write(f"  {name:16s} {batch:5d} {r['windows_per_s']:10.0f} {r['p10']:6.0f}-{r['p90']:<7.0f}  "
                   f"{s['gather']:6.0%} {s['forward']:5.0%} {s['backward']:5.0%} {s['optimizer']:5.0%}  "
                   f"{epochs:6d}  {est / 60:6.1f} min\n")
+    if tokens_s:
+        rate = len(ws) / max(tokens_s, 1e-9)
+        out.write(f"  {'frozen tokens':16s} the stage-2 encoder's, for stage3_frozen: {rate:.0f} windows/s "
+                  f"once, {n_total / rate / 60:.1f} min\n")
+        est_total += n_total / rate
     if feat is not None:
         rate = len(ws) / max(feat_s, 1e-9)
         out.write(f"  {'window features':16s} {cfg.model.window_features} ({feat.shape[1]} per window): "
@@ -154,6 +167,7 @@ def bench_train(args: Any, config: dict[str, Any]) -> int:
               f"and the export/evaluation not included)\n")
     if getattr(args, "compare", False):
         _compare_dropout(net, cfg, text_dim, tensors, steps, device, out)
+        _compare_cached_tokens(net, cfg, text_dim, tensors, steps, device, out)
     return 0
 
 
@@ -179,3 +193,27 @@ def _compare_dropout(net: Any, cfg: Any, text_dim: int, tensors: tuple[torch.Ten
     fast, slow = (float(np.median(v)) for v in rates.values())
     out.write(f"  stage 2, {rounds} alternating rounds: FastDropout {fast:.0f} windows/s, torch nn.Dropout "
               f"{slow:.0f} windows/s: {fast / slow:.2f}x\n")
+
+
+def _compare_cached_tokens(net: Any, cfg: Any, text_dim: int, tensors: tuple[torch.Tensor, ...], steps: int,
+                           device: torch.device, out: Any, rounds: int = 4) -> None:
+    """Stage 3's frozen phase on tokens computed once (the recipe, the one-off encoding included per epoch
+    of windows) against recomputing them every step (before it), in alternating rounds of this process."""
+    from train.emg.stages import encode_tokens
+
+    _, cached, trainable, epochs, batch = _phases(net, cfg, text_dim)[1]
+    plain = cached.objective
+    n = len(tensors[0])
+    t0 = time.perf_counter()
+    tokens = (encode_tokens(net, tensors, device), tensors[2])
+    once = time.perf_counter() - t0
+    rates: dict[str, list[float]] = {"cached": [], "every step": []}
+    for _ in range(rounds):
+        for key, objective, data in (("cached", cached, tokens), ("every step", plain, tensors)):
+            rates[key].append(time_phase(objective, trainable, data, batch, max(5, steps // 2), device,
+                                         cfg.stage3.grad_clip)["windows_per_s"])
+    fast, slow = (float(np.median(v)) for v in rates.values())
+    phase_fast = epochs * n / (epochs * n / fast + once)  # the phase's rate with the encoding paid once
+    out.write(f"  stage 3 frozen, {rounds} alternating rounds: tokens cached {fast:.0f} windows/s "
+              f"({phase_fast:.0f} with their one-off encoding over {epochs} epochs), recomputed every step "
+              f"{slow:.0f} windows/s: {phase_fast / slow:.2f}x\n")

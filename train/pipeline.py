@@ -1,4 +1,5 @@
-"""``run_training``: stage 1 (text) -> stage 2 (EMG encoder) -> stage 3 (alignment) -> export -> eval.
+"""``run_training``: stage 1 (text) -> stage 2 (EMG encoder) -> stage 3 (alignment) -> export -> activity
+context (chosen on the training recordings, :mod:`train.context_choice`) -> eval.
 
 One call trains a model for one evaluation protocol (:mod:`train.splits`) and writes a model directory that
 the runtime loads (:class:`myosem_rt.model.MyoSemModel`), with the protocol's test figures in its manifest.

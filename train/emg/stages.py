@@ -171,9 +171,13 @@ class Stage3Objective(nn.Module):
 
     def forward(self, x: torch.Tensor, desc: torch.Tensor, y: torch.Tensor,  # noqa: ANN201
                 feat: torch.Tensor | None = None):
-        net = self.net
         with torch.set_grad_enabled(self.unfreeze > 0 and torch.is_grad_enabled()):
-            tokens, _ = net.encoder(x, desc, feat)
+            tokens, _ = self.net.encoder(x, desc, feat)
+        return self.head_loss(tokens, y)
+
+    def head_loss(self, tokens: torch.Tensor, y: torch.Tensor):  # noqa: ANN201
+        """The loss and statistics of the heads on the encoder's ``tokens`` (B, P, d)."""
+        net = self.net
         head = net.head_tokens(tokens)
         z = net.align(head)
         l_nce = info_nce_to_prototypes(z, self.prototypes, y, self.cfg.tau)
@@ -197,6 +201,52 @@ class Stage3Objective(nn.Module):
         if self.unfreeze <= 0:  # a frozen encoder runs deterministically (no dropout)
             self.net.encoder.eval()
         return self
+
+
+class CachedTokensObjective(nn.Module):
+    """The frozen phase of stage 3 on tokens computed once: ``forward(tokens, y)``.
+
+    Why: with the encoder frozen and in eval mode (no dropout), every epoch recomputed the same tokens of
+    every window, which was most of the phase's step. :func:`encode_tokens` computes them once (in
+    :data:`TOKEN_BATCH` batches, no gradient) and the phase trains the heads on them: the same losses, the
+    same random draws (the encoder draws none in eval mode), several times the windows per second."""
+
+    def __init__(self, objective: Stage3Objective) -> None:
+        super().__init__()
+        if objective.unfreeze > 0:
+            raise ValueError("only a frozen encoder's tokens can be cached")
+        self.objective = objective
+        self.net = objective.net
+
+    def forward(self, tokens: torch.Tensor, y: torch.Tensor):  # noqa: ANN201
+        return self.objective.head_loss(tokens, y)
+
+    def train(self, mode: bool = True) -> CachedTokensObjective:
+        self.objective.train(mode)
+        self.training = mode
+        return self
+
+
+#: Windows per batch when the frozen encoder's tokens are computed once.
+TOKEN_BATCH = 2048
+#: Train stage 3's frozen phase on tokens computed once (False: recompute them every step, as before).
+CACHE_FROZEN_TOKENS = True
+
+
+@torch.no_grad()
+def encode_tokens(net: MyoSemNet, data: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The eval-mode encoder's tokens (N, P, d) of every window of ``data`` (x, desc, y[, feat]), on the
+    CPU."""
+    was = net.encoder.training
+    net.encoder.eval()
+    x, desc, feat = data[0], data[1], (data[3] if len(data) > 3 else None)
+    out = []
+    for i in range(0, len(x), TOKEN_BATCH):
+        part = [t[i:i + TOKEN_BATCH].to(device) for t in (x, desc)]
+        f = None if feat is None else feat[i:i + TOKEN_BATCH].to(device)
+        out.append(net.encoder(*part, f)[0].cpu())
+    net.encoder.train(was)
+    return torch.cat(out) if out else torch.empty(0)
 
 
 # -- the loop -----------------------------------------------------------------------------------------------
@@ -352,9 +402,13 @@ def train_stage3(net: MyoSemNet, data: Sequence[torch.Tensor], prototypes: torch
         if layers:
             groups.append({"params": [p for m in layers for p in m.parameters()],
                            "lr": cfg.lr * cfg.unfreeze_lr_scale})
+        phase_data = data
+        if not layers and CACHE_FROZEN_TOKENS:  # the frozen encoder's tokens once (CachedTokensObjective)
+            phase_data = (encode_tokens(net, data, ctx.device), data[2])
+            objective = CachedTokensObjective(objective)
         phase = Phase(name, objective, groups, epochs, cfg.batch_size, cfg.weight_decay, cfg.warmup_frac,
                       cfg.grad_clip)
-        history += [{"phase": name, **row} for row in run_phase(phase, net, data, ctx, ckpt_dir, fingerprint,
-                                                                seed)]
+        history += [{"phase": name, **row} for row in run_phase(phase, net, phase_data, ctx, ckpt_dir,
+                                                                fingerprint, seed)]
     net.requires_grad_(True)
     return history
