@@ -181,3 +181,14 @@ def test_activity_scoring_encodes_the_whole_stream(data_dir) -> None:
     np.testing.assert_array_equal(got.labels, ws.label[ws.shows_cue])
     alone = encode(model, ws.subset(ws.shows_cue))  # what the old scoring encoded
     assert np.abs(alone - got.z).max() > 1e-2
+
+
+def test_live_context_can_be_switched_off() -> None:
+    from myosem_rt.errors import ConfigError
+
+    scores = RNG.uniform(0, 1, size=(5, 4)).astype(np.float32)
+    engine = LiveEngine(_ScoreModel(), LiveSettings.from_config({"live": {"context": "off"}}))
+    live = [engine.step(_Window(i, 0, i * 0.05, np.ones((40, 8)), scores[i])).scores for i in range(5)]
+    np.testing.assert_array_equal(np.stack(live), scores)
+    with pytest.raises(ConfigError, match="live.context must be 'model' or 'off'"):
+        LiveSettings.from_config({"live": {"context": "yes"}})

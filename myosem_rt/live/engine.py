@@ -86,6 +86,7 @@ class LiveSettings:
     min_posterior: float = 0.0
     dwell_ms: float = 0.0
     hold_ms: float = 0.0
+    context: str = "model"  #: "model": the model's activity context (myosem_rt/context.py); "off": none
 
     def reject_below(self, score_kind: str) -> float:
         """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
@@ -104,7 +105,10 @@ class LiveSettings:
                 ema_alpha=float(values["ema_alpha"]), majority_hops=int(values["majority_hops"]),
                 min_score=float(values["min_score"]), min_margin=float(values["min_margin"]),
                 results_name=str(values["results_name"]), min_posterior=float(values["min_posterior"]),
-                dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]))
+                dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]),
+                context=str(values.get("context", "model")))
+        if s.context not in ("model", "off"):
+            raise ConfigError(f"live.context must be 'model' or 'off', got {s.context!r}")
         if s.smoothing not in ("ema", "majority"):
             raise ConfigError(f"live.smoothing must be 'ema' or 'majority', got {s.smoothing!r}")
         if not 0.0 < s.ema_alpha <= 1.0:
@@ -260,7 +264,7 @@ class LiveEngine:
         self.score_kind = score_kind(model)
         self.smoother = Smoother(settings, len(model.class_ids), self.score_kind)
         self.gate = LabelGate.from_settings(settings, float(model.hop_ms))
-        spec = getattr(model, "context", None)
+        spec = getattr(model, "context", None) if settings.context == "model" else None
         self.context = ActivityContext(spec) if spec is not None and spec.active else None
         self._segment: int | None = None
 
