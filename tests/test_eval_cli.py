@@ -148,6 +148,32 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     assert gen["gamma"][0] == 0.0
     assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])
     assert gen["held_out"][-1] >= gen["held_out"][0] and gen["seen"][-1] <= gen["seen"][0]
+    assert "emg_to_text_held_out_only_context" not in result  # this model has no activity context
+
+
+@pytest.mark.realdata
+def test_held_out_classes_through_the_activity_context(data_dir: Path) -> None:
+    """With a context the held-out-only candidates are ranked through it too: the pooled scores of the
+    held-out windows, restricted to the held-out classes' columns."""
+    from myosem_rt.context import ContextSpec
+    from myosem_rt.protocols import split
+    from myosem_rt.retrieval import emg_to_text_scores
+
+    model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25, vocabulary="3dc")
+    model.context = ContextSpec(8, 2.0)
+    sp = split("3dc-class", data_dir, subjects=[1])
+    result = eval_cmd.evaluate(model, "m", sp.test_files, CONFIG, mask=sp.test_mask,
+                               held_out=sp.held_out_classes, episodes=5, n_resamples=5)
+    got = result["emg_to_text_held_out_only_context"]
+    e = eval_cmd.embed_files(model, "m", sp.test_files, CONFIG, mask=sp.test_mask)
+    assert np.abs(e.context_scores - e.z @ np.asarray(model.prototypes).T).max() > 1e-3  # pooling acted
+    ids, held = np.asarray(model.class_ids), list(sp.held_out_classes)
+    unseen, only = np.isin(e.labels, held), np.isin(ids, held)
+    want = emg_to_text_scores(e.context_scores[unseen][:, only], e.labels[unseen], ids[only], n_resamples=5,
+                              seed=0)
+    assert got["n"] == int(unseen.sum()) and got["n_candidates"] == 3
+    assert got["R@1"] == pytest.approx(want["R@1"]) and got["MRR"] == pytest.approx(want["MRR"])
+    assert "EMG->text h-o ctx" in eval_cmd.format_table(result)
 
 
 @pytest.mark.realdata

@@ -283,6 +283,9 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                 z[unseen], labels[unseen], protos[only], ids[only], n_resamples=n_resamples, seed=seed)
             result["text_to_emg_held_out_only"] = text_to_emg(
                 z[unseen], labels[unseen], protos[only], ids[only], episodes=episodes, seed=seed)
+            if pooled is not None:  # the same candidates, ranked through the model's activity context
+                result["emg_to_text_held_out_only_context"] = emg_to_text_scores(
+                    pooled[unseen][:, only], labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
     return result
@@ -314,6 +317,8 @@ def format_table(result: dict[str, Any]) -> str:
     if "emg_to_text_held_out_only" in result:  # candidates: the held-out classes alone
         lines += _row("EMG->text h-o only", result["emg_to_text_held_out_only"], "std", keys)
         lines += _row("text->EMG h-o only", result["text_to_emg_held_out_only"], "se", keys)
+        if "emg_to_text_held_out_only_context" in result:
+            lines += _row("EMG->text h-o ctx", result["emg_to_text_held_out_only_context"], "std", keys)
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "
