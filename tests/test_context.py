@@ -192,3 +192,13 @@ def test_live_context_can_be_switched_off() -> None:
     np.testing.assert_array_equal(np.stack(live), scores)
     with pytest.raises(ConfigError, match="live.context must be 'model' or 'off'"):
         LiveSettings.from_config({"live": {"context": "yes"}})
+
+
+def test_a_subsample_gets_no_context_figure(data_dir) -> None:
+    from myosem_rt.commands.eval import evaluate
+    from myosem_rt.config import load_config
+    from myosem_rt.model import MyoSemModel
+
+    r = evaluate(MyoSemModel.load("myo-armband"), "myo-armband", [data_dir / "myodisco" / "S11_day1.mat"],
+                 load_config(), n_resamples=0, episodes=2, max_windows_per_file=500)
+    assert r["context"] is None and "emg_to_text_context" not in r

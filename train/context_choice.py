@@ -89,14 +89,13 @@ def best(rows: Sequence[Mapping[str, float]]) -> Mapping[str, float]:
     return min((r for r in rows if r["objective"] >= top - 1e-4), key=lambda r: (r["hops"], r["beta"]))
 
 
-def choose(model: Any, model_dir: str, sp: Any, config: Mapping[str, Any],
-           max_windows_per_file: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """The manifest's ``context`` entry chosen on ``sp``'s training split (see the module docstring)."""
+def choose(model: Any, model_dir: str, sp: Any, config: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The manifest's ``context`` entry chosen on ``sp``'s training split (see the module docstring), on
+    every window of its recordings even when the model trained on a subsample: a subsample is not a stream."""
     from myosem_rt.profile.enrol import enrol_settings
 
     fraction = enrol_settings(dict(config))["activity_fraction"]
-    recs = recording_scores(model, model_dir, sp.train_files, config, sp.train_mask, fraction,
-                            max_windows_per_file, seed)
+    recs = recording_scores(model, model_dir, sp.train_files, config, sp.train_mask, fraction, None, seed)
     rows = grid(recs, np.asarray(model.class_ids))
     pick = best(rows)
     n = sum(len(r["label"]) for r in recs)
@@ -131,8 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise MyosemError(f"{args.model}: manifest names no protocol (not a `myosem train` model)")
         sp = split(data["protocol"], Path(args.data), **dict(data.get("options") or {}))
         training = model.manifest.get("training") or {}
-        entry = choose(model, str(model.directory), sp, load_config(), training.get("max_windows_per_file"),
-                       int(training.get("seed", 0)))
+        entry = choose(model, str(model.directory), sp, load_config(), int(training.get("seed", 0)))
     except MyosemError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -391,7 +391,7 @@ def _export_and_evaluate(net: MyoSemNet, cfg: TrainConfig, sp: Any, vocab: Any, 
     )
     # the activity context (myosem_rt.context), chosen on the training recordings only (train/context_choice)
     manifest["context"] = context_choice.choose(MyoSemModel.load(out_dir), str(out_dir), sp, runtime_config,
-                                                cfg.max_windows_per_file, cfg.seed)
+                                                cfg.seed)
     write_manifest(out_dir, manifest)
     model = MyoSemModel.load(out_dir)
     result = evaluate(model, str(out_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,

@@ -179,7 +179,8 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     """``files`` windowed as the model was trained, ``mask``'s windows only, encoded one file at a time (only
     embeddings are kept). With ``activity_fraction`` every window is encoded, so session statistics and the
     context see the whole stream as they do live, and those whose activity shows their cue are returned.
-    ``context``: "model" (the model's own, if any), None (none) or a :class:`ContextSpec`."""
+    ``context``: "model" (the model's own, if any), None (none) or a :class:`ContextSpec`; never with
+    ``max_windows_per_file`` (a subsample is not a stream)."""
     import numpy as np
 
     from myosem_rt.context import pool_recording
@@ -196,7 +197,9 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
     posterior = getattr(model, "score_kind", "cosine") == "posterior"
     ctx = getattr(model, "context", None) if context == "model" else context
-    ctx = ctx if ctx is not None and ctx.active else None
+    # the context pools a stream: a subsample of each recording's windows is none (pooled partly, it would
+    # give a figure of neither kind), so subsampled figures are per window only
+    ctx = ctx if ctx is not None and ctx.active and max_windows_per_file is None else None
     left_out = 0
     z_parts, label_parts, pooled_parts, datasets = [], [], [], []
     from tqdm import tqdm
