@@ -121,8 +121,8 @@ def pool_recording(scores: np.ndarray, activity: np.ndarray, start: np.ndarray, 
         wa = np.lib.stride_tricks.sliding_window_view(pad_a, k)  # (n, k) activity of each span
         ws = np.lib.stride_tricks.sliding_window_view(pad_s, k, axis=0)  # (n, K, k) scores of each span
         valid = ~np.isnan(wa)
-        top = np.nanmax(wa, axis=1, keepdims=True)
-        w = np.where(valid, np.exp(spec.beta * (np.where(valid, wa, top) - top)), 0.0)
+        filled = np.where(valid, wa, np.nanmax(wa, axis=1, keepdims=True))  # padding weighed 0 just below
+        w = np.where(valid, _weights(filled, spec.beta, axis=1), 0.0)
         out[lo:hi] = np.einsum("nk,nck->nc", w, ws) / w.sum(axis=1, keepdims=True)
     pooled = np.empty_like(out)
     pooled[order] = out

@@ -37,29 +37,18 @@ BETAS = (0.0, 1.0, 2.0, 5.0, 10.0)
 
 
 def recording_scores(model: Any, model_dir: str, files: Sequence[Path], config: Mapping[str, Any],
-                     mask: Any = None, activity_fraction: float = 0.5,
-                     max_windows_per_file: int | None = None, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Per recording: the windows' scores, activity, start, label and whether their activity shows the cue
-    (the encoder sees each recording whole, in time order, as in ``myosem eval``)."""
-    from myosem_rt.commands.eval import _checked_loader, encode
-    from myosem_rt.model import trained_config
+                     mask: Any = None, activity_fraction: float = 0.5, seed: int = 0
+                     ) -> list[dict[str, np.ndarray]]:
+    """Per recording, every window of it: the scores, activity, start, label and whether the activity shows
+    the cue (the encoder sees each recording whole, in time order, as in ``myosem eval``)."""
+    from myosem_rt.commands.eval import encode, recording_windows, scores_of
     from myosem_rt.profile.labels import window_activity
-    from myosem_rt.stream.windows import WindowSpec
-    from myosem_rt.vocab import load_vocabulary
-    from myosem_rt.windowing import load_windows
 
-    spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
-    cfg, loader = trained_config(model, dict(config)), _checked_loader(model, model_dir)
-    vocabulary = load_vocabulary(model.vocabulary)
-    protos = np.asarray(model.prototypes, np.float32)
     out = []
-    for path in files:
-        ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
-                          loader=loader, vocabulary=vocabulary, mark_activity=activity_fraction)
-        if mask is not None:
-            ws = ws.subset(mask(ws))
+    for ws in recording_windows(model, model_dir, files, dict(config), mask=mask, seed=seed,
+                                mark_activity=activity_fraction):
         if len(ws):
-            out.append({"scores": encode(model, ws) @ protos.T, "activity": window_activity(ws.x),
+            out.append({"scores": scores_of(model, encode(model, ws)), "activity": window_activity(ws.x),
                         "start": ws.start, "label": ws.label, "shows_cue": ws.shows_cue, "hop": ws.hop})
     return out
 
@@ -95,7 +84,7 @@ def choose(model: Any, model_dir: str, sp: Any, config: Mapping[str, Any], seed:
     from myosem_rt.profile.enrol import enrol_settings
 
     fraction = enrol_settings(dict(config))["activity_fraction"]
-    recs = recording_scores(model, model_dir, sp.train_files, config, sp.train_mask, fraction, None, seed)
+    recs = recording_scores(model, model_dir, sp.train_files, config, sp.train_mask, fraction, seed)
     rows = grid(recs, np.asarray(model.class_ids))
     pick = best(rows)
     n = sum(len(r["label"]) for r in recs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -173,6 +173,36 @@ class Embedded(NamedTuple):
     context_scores: Any = None  #: (N, K) scores pooled over the model's context, or None
 
 
+def recording_windows(model: Any, model_dir: str, files: Iterable[Path], config: dict[str, Any], *,
+                      mask=None, max_windows_per_file: int | None = None, seed: int = 0,
+                      mark_activity: float | None = None) -> Iterator[Any]:
+    """Each file's WindowSet, windowed and filtered as the model was trained, labels in the model's class ids
+    (translated by action for another dataset of the same device), ``mask``'s windows only; one file at a
+    time, so a folder of recordings is never in memory at once (``myosem eval``, the context choice)."""
+    from myosem_rt.model import trained_config
+    from myosem_rt.stream.windows import WindowSpec
+    from myosem_rt.vocab import load_vocabulary
+    from myosem_rt.windowing import load_windows
+
+    spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
+    cfg, loader = trained_config(model, config), _checked_loader(model, model_dir)
+    vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
+    for path in files:
+        ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
+                          loader=loader, vocabulary=vocabulary, mark_activity=mark_activity)
+        yield ws if mask is None else ws.subset(mask(ws))
+
+
+def scores_of(model: Any, z: Any):
+    """(N, K) what the model ranks embeddings ``z`` by: a calibrated view's posteriors, else the cosine
+    against the class prototypes (the scores the activity context pools)."""
+    import numpy as np
+
+    if getattr(model, "score_kind", "cosine") == "posterior":
+        return model.rank(z)[0]
+    return z @ np.asarray(model.prototypes, np.float32).T
+
+
 def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
                 max_windows_per_file: int | None = None, seed: int = 0,
                 activity_fraction: float | None = None, context: Any = "model") -> Embedded:
@@ -185,16 +215,11 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
 
     from myosem_rt.context import pool_recording
     from myosem_rt.errors import ConfigError
-    from myosem_rt.model import trained_config
     from myosem_rt.profile.labels import window_activity
     from myosem_rt.stream.windows import WindowSpec
-    from myosem_rt.vocab import load_vocabulary
-    from myosem_rt.windowing import load_windows
 
     spec = WindowSpec(int(model.window), int(model.hop), int(model.patch), float(model.fs))
-    cfg, loader = trained_config(model, config), _checked_loader(model, model_dir)
     ids = np.asarray(model.class_ids, dtype=np.int64)
-    vocabulary = load_vocabulary(model.vocabulary) if getattr(model, "vocabulary", None) else None
     posterior = getattr(model, "score_kind", "cosine") == "posterior"
     ctx = getattr(model, "context", None) if context == "model" else context
     # the context pools a stream: a subsample of each recording's windows is none (pooled partly, it would
@@ -207,14 +232,11 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     # a bar over the recordings on a terminal (a folder of 3DC files takes minutes), nothing in logs
     bar = tqdm(files, desc="eval", unit="file", disable=len(files) < 2 or not sys.stderr.isatty(),
                leave=False, mininterval=0)  # every file redraws (files take seconds; none is skipped)
-    for path in bar:  # one file at a time: only embeddings are kept, never all windows at once
-        # labels in the model's class ids (translated by action for another dataset of the same device)
-        ws = load_windows([path], cfg, spec=spec, seed=seed, max_windows_per_file=max_windows_per_file,
-                          loader=loader, vocabulary=vocabulary, mark_activity=activity_fraction)
+    for ws in recording_windows(model, model_dir, bar, config, mask=mask,
+                                max_windows_per_file=max_windows_per_file, seed=seed,
+                                mark_activity=activity_fraction):
         if ws.dataset not in datasets:
             datasets.append(ws.dataset)
-        if mask is not None:
-            ws = ws.subset(mask(ws))
         unknown = sorted(set(np.unique(ws.label).tolist()) - set(ids.tolist()))
         if unknown and posterior:  # a profile ranks the wearer's classes only: score those
             known = np.isin(ws.label, ids)
@@ -228,8 +250,8 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
         z = encode(model, ws)
         scored = ws.shows_cue if activity_fraction is not None else np.ones(len(ws), dtype=bool)
         if ctx is not None:
-            scores = model.rank(z)[0] if posterior else z @ np.asarray(model.prototypes, np.float32).T
-            pooled_parts.append(pool_recording(scores, window_activity(ws.x), ws.start, ws.hop, ctx)[scored])
+            pooled = pool_recording(scores_of(model, z), window_activity(ws.x), ws.start, ws.hop, ctx)
+            pooled_parts.append(pooled[scored])
         z_parts.append(z[scored])
         label_parts.append(ws.label[scored])
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)

@@ -60,8 +60,7 @@ class Hops:
     z: np.ndarray  #: (N, D) embeddings
     truth: np.ndarray  #: (N,) class id of the session label at the window's last sample
     hop_ms: float
-    #: (N, C) per-channel MAV of each window: all the engine's activity context reads of the samples
-    mav: np.ndarray | None = None
+    mav: np.ndarray  #: (N, C) per-channel MAV of each window: all the engine's activity context reads
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -146,9 +145,8 @@ def shown_ids(model: Any, hops: Hops, settings: Any) -> tuple[np.ndarray, np.nda
     shown = np.empty(len(hops), dtype=np.int64)
     raw = np.empty(len(hops), dtype=np.int64)
     for i in range(len(hops)):
-        mav = hops.mav[i][None] if hops.mav is not None else np.ones((1, 1))
-        r = engine.step(_Hop(int(hops.index[i]), int(hops.segment[i]), float(hops.timestamp[i]), mav,
-                             hops.z[i][None]))
+        r = engine.step(_Hop(int(hops.index[i]), int(hops.segment[i]), float(hops.timestamp[i]),
+                             hops.mav[i][None], hops.z[i][None]))
         shown[i] = -1 if r.label_id is None else r.label_id
         raw[i] = r.topk[0]["id"]
     return shown, raw

@@ -311,9 +311,13 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
         proj, pinfo = fit_projection(e_train, y, model.prototypes[rows], cfg)
         fit_s = time.perf_counter() - t0
         projected = ProjectedModel(model, lambda x, d, w=None, e=embed, p=proj: p(e(x, d, w)), stats)
-        result = evaluate(projected, str(model_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
-                          held_out=sp.held_out_classes, seed=training["seed"],
-                          max_windows_per_file=training.get("max_windows_per_file"))
+        def score(fraction: float | None = None, projected: Any = projected) -> dict[str, Any]:
+            return evaluate(projected, str(model_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
+                            held_out=sp.held_out_classes, seed=training["seed"],
+                            max_windows_per_file=training.get("max_windows_per_file"),
+                            activity_fraction=fraction)
+
+        result = score()
         record = {
             "baseline": name, "title": TITLES[name], "protocol": sp.name, "model_dir": str(model_dir),
             "command": command, "config": dataclasses.asdict(cfg),
@@ -324,11 +328,8 @@ def run_protocol(model_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
         if labels == "activity":  # also scored on the windows whose activity shows the cue (eval --labels)
             from myosem_rt.profile.enrol import enrol_settings
 
-            record["metrics_activity"] = json.loads(json.dumps(evaluate(
-                projected, str(model_dir), sp.test_files, dict(runtime_config), mask=sp.test_mask,
-                held_out=sp.held_out_classes, seed=training["seed"],
-                max_windows_per_file=training.get("max_windows_per_file"),
-                activity_fraction=enrol_settings(runtime_config)["activity_fraction"]), default=str))
+            record["metrics_activity"] = json.loads(json.dumps(
+                score(enrol_settings(runtime_config)["activity_fraction"]), default=str))
         if sp.held_out_classes:  # the same muscle-group head MyoSem-RT gets (train/muscle_head.py)
             from train import muscle_head
 
