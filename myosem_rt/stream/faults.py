@@ -6,8 +6,11 @@ is the sample index, so the truth about what was lost is known sample by sample,
 :class:`~myosem_rt.stream.consumer.StreamConsumer` at config.yaml's settings (``stream.stall_timeout_s``):
 
 * **dies, back after 3 s** (same source_id): how long until ``lost`` is reported (stall timeout + poll),
-  how long from the new outlet to the first sample (liblsl's recovery), and whether the reported gap equals
-  the samples truly missing and the windows restart at the first sample after it;
+  how long from the new outlet to the first sample (liblsl's recovery), how far the reported gap is from
+  the samples truly missing, and whether the windows restart at the first sample after it. The gap is read
+  from timestamps, and across a reconnection those pass through liblsl's *re-estimated* clock offset, so it
+  is exact only to that estimate's precision: within :data:`RECONNECT_GAP_TOLERANCE` samples counts as
+  right (a CI run on a loaded machine once saw it off by a sample, where every idle run was exact);
 * **holes of 20, 50, 150, 500 ms** (samples never sent, time goes on), 2 s apart in one stream after the
   jitter tolerance has settled (:mod:`myosem_rt.stream.continuity`): reported with the exact count or
   not, and whether any window runs across one;
@@ -43,6 +46,9 @@ FS, CHANNELS = 1000.0, 10  # the 3dc-armband's shape
 OUTAGE_S = 3.0
 HOLES_MS = (20, 50, 150, 500)
 SETTLE_S = 10.0  # an exactly stamped source's tolerance reaches its floor within about 8 s
+#: Samples (5 ms at 1 kHz) a gap across a reconnection may be off by: the precision of a clock offset
+#: liblsl re-estimates on a busy machine, against a 3 s outage.
+RECONNECT_GAP_TOLERANCE = 5
 
 
 class _Source:
@@ -148,11 +154,14 @@ def _dies_and_returns(config: dict[str, Any]) -> dict[str, Any]:
     seen = run.indices()
     steps = np.flatnonzero(np.diff(seen) != 1)  # the one place the received indices jump
     after = [w for seg, w in run.windows if seg == 1]
-    exact = (len(events) == 1 and len(steps) == 1 and run.clean() and bool(after)
-             and events[0].gap_samples == int(seen[steps[0] + 1] - seen[steps[0]] - 1)
-             and after[0][0] == seen[steps[0] + 1])  # windows restart at the first sample after the gap
+    error = None
+    if len(events) == 1 and len(steps) == 1:
+        error = abs(int(events[0].gap_samples) - int(seen[steps[0] + 1] - seen[steps[0]] - 1))
+    restart = (error is not None and run.clean() and bool(after)
+               and after[0][0] == seen[steps[0] + 1])  # windows restart at the first sample after the gap
     return {"lost_s": None if t_lost is None else t_lost - t_gone,
-            "back_s": None if t_first is None else t_first - t_back, "exact": exact}
+            "back_s": None if t_first is None else t_first - t_back, "gap_error": error,
+            "exact": restart and error is not None and error <= RECONNECT_GAP_TOLERANCE}
 
 
 def _holes(config: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +244,12 @@ def bench_fault(args: Any, config: dict[str, Any]) -> int:
     dies = [_dies_and_returns(cfg) for _ in range(rounds)]
     lost, back = _stat([d["lost_s"] for d in dies]), _stat([d["back_s"] for d in dies])
     exact = sum(d["exact"] for d in dies)
+    errors = [d["gap_error"] for d in dies if d["gap_error"] is not None]
+    worst = f"{max(errors)} sample(s)" if errors else "-"
     lines.append(f"  dies, back after {OUTAGE_S:g} s: lost reported after {lost} (median / max); first "
-                 f"sample {back} after the source returned; gap and window restart exact in {exact}/{rounds}")
+                 f"sample {back} after the source returned; reported gap off by at most {worst}; gap "
+                 f"within {RECONNECT_GAP_TOLERANCE} samples and windows restarting at the first sample "
+                 f"after it in {exact}/{rounds}")
     holes = [_holes(cfg) for _ in range(rounds)]
     tol = [h["tolerance_s"] * 1000 for h in holes]
     lines.append(f"  jitter tolerance after {SETTLE_S:g} s: {min(tol):.1f}-{max(tol):.1f} ms (it starts at "
