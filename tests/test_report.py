@@ -94,16 +94,63 @@ def test_unavailable_protocol_is_listed_not_tabulated(tmp_path: Path) -> None:
     assert "- **db2-rand**: no recordings for this protocol" in md and "| db2-rand |" not in md
 
 
-def test_suite_plan_is_breadth_first_with_the_reduced_recipe(tmp_path: Path, capsys) -> None:
+def test_suite_plan_pairs_each_model_with_its_baselines_then_goes_breadth_first(tmp_path: Path, capsys
+                                                                                ) -> None:
     jobs = plan(["3dc-rand", P], tmp_path / "runs", tmp_path / "data")
-    assert [j.step for j in jobs[:2]] == ["myosem", "myosem"] and jobs[2].step == "baselines"
-    assert [j.label for j in jobs if j.step == "ablations"][:3] == [
-        "ablate-descriptors-3dc-rand", "ablate-queries-3dc-rand", "ablate-stage1-3dc-rand"]
+    assert [j.label for j in jobs[:4]] == ["myosem-3dc-rand", "baselines-3dc-rand", f"myosem-{P}",
+                                           f"baselines-{P}"]
+    assert [j.label for j in jobs if j.step == "ablations"][:5] == [
+        "ablate-descriptors-3dc-rand", "ablate-queries-3dc-rand", "ablate-stage1-3dc-rand",
+        "ablate-window-features-3dc-rand", "ablate-session-stats-3dc-rand"]
     train = " ".join(jobs[0].argv)
     assert "--max-windows-per-file 800 --epochs 15 --align-epochs 6,3 --threads 1 --device cpu" in train
-    assert "--train-config ablate-queries" in " ".join(jobs[-2].argv)
+    assert "--train-config ablate-session-stats" in " ".join(jobs[-1].argv)
     assert run_jobs(jobs[:1], tmp_path / "runs", tmp_path / "data", dry_run=True) == 0
     assert "myosem-3dc-rand: python -m myosem_rt.cli train" in capsys.readouterr().out
+
+
+def test_record_keeps_results_skips_recorded_jobs_and_retrains_a_model_its_baselines_need(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's record outlives runs/: a recorded job is not run again, a model's fitted statistics
+    stay out of it, and baselines whose model is recorded but gone get that model trained again first."""
+    import train.suite as suite
+    from train.record import keep, recorded
+
+    runs, record = tmp_path / "runs", tmp_path / "record"
+    model = runs / "myosem" / P
+    write_manifest(runs, "myosem", metrics(0.6, 0.7), normalisation={"x_mean": [0.0] * 1000})
+    (model / "encoder.onnx").write_bytes(b"onnx")
+    (model / "text").mkdir()
+    (model / "text" / "manifest.json").write_text(json.dumps({"training": {"trained_on": ["myodisco"]}}))
+    assert keep(runs, record) == 2 and keep(runs, record) == 0  # unchanged files are not rewritten
+    kept = json.loads((record / "myosem" / P / "manifest.json").read_text())
+    assert "normalisation" not in kept and kept["metrics"]["emg_to_text"]["R@1"] == 0.6
+    assert (record / "myosem" / P / "text" / "manifest.json").is_file()
+    assert recorded(model, runs, record) and not recorded(runs / "myosem" / "3dc-rand", runs, record)
+
+    jobs = plan([P], runs, tmp_path / "data", steps=["myosem", "baselines"])
+    ran: list[str] = []
+
+    def fake_run(job, runs_, data, nice, place, spent, left=""):  # noqa: ANN001, ANN202
+        ran.append(job.label)
+        if job.step == "baselines":
+            for name in job.argv[job.argv.index("--only") + 1].split(","):
+                (job.out / f"{name}.json").parent.mkdir(parents=True, exist_ok=True)
+                (job.out / f"{name}.json").write_text(json.dumps({"metrics": metrics(0.5, 0.5)}))
+        else:
+            write_manifest(runs, "myosem", metrics(0.6, 0.7))
+            (model / "encoder.onnx").write_bytes(b"onnx")
+        return 0
+
+    monkeypatch.setattr(suite, "_run_one", fake_run)
+    import shutil
+
+    shutil.rmtree(runs)  # a later session: the record is there, runs/ is not
+    assert run_jobs(jobs, runs, tmp_path / "data", record=record) == 0
+    assert ran == [f"myosem-{P}", f"baselines-{P}"]  # the model again, only because its baselines need it
+    assert (record / "baselines" / P / "lda.json").is_file()
+    ran.clear()
+    assert run_jobs(jobs, runs, tmp_path / "data", record=record) == 0 and ran == []
 
 
 def test_suite_plan_with_seeds_puts_each_seed_in_its_own_layout(tmp_path: Path) -> None:

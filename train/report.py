@@ -36,18 +36,21 @@ MAIN = "myosem"
 #: (run name, row title) of the comparison tables, MyoSem-RT last.
 BASELINE_ROWS = (
     ("lda", "Hudgins TD + LDA"),
+    ("lda-session", "Hudgins TD + LDA, session statistics"),
     ("tcn", "TCN"),
     ("cnn-bilstm", "CNN-BiLSTM"),
     ("atzori-cnn", "Atzori CNN"),
     ("baseline-text-labels", "Text baseline: base MiniLM, labels only"),
 )
-EMG_BASELINES = ("lda", "tcn", "cnn-bilstm", "atzori-cnn")
+EMG_BASELINES = ("lda", "lda-session", "tcn", "cnn-bilstm", "atzori-cnn")
 MAIN_ROW = (MAIN, "**MyoSem-RT**")
 ABLATION_ROWS = (
     (MAIN, "MyoSem-RT (full)"),
     ("ablate-descriptors", "without activation-aware descriptors"),
     ("ablate-queries", "without semantic queries (alpha = 0)"),
     ("ablate-stage1", "without stage 1 (base MiniLM prototypes)"),
+    ("ablate-window-features", "without window-level descriptors"),
+    ("ablate-session-stats", "without session statistics"),
 )
 DIRECTIONS = (("emg_to_text", "EMG → text", "std"), ("text_to_emg", "text → EMG", "se"))
 
@@ -323,7 +326,9 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
            "are test-sampling uncertainties of one trained model (seed 0); seed-to-seed variation, where "
            "other seeds were run, has its own section. Best R@1 per protocol in bold.", "",
            "Methods: **Hudgins TD + LDA** (MAV, WL, ZC, SSC per channel, shrinkage LDA; embedding = the "
-           "discriminant space), **TCN**, **CNN-BiLSTM**, **Atzori CNN** (embedding = penultimate layer); "
+           "discriminant space); the same **with session statistics** (its features standardised by each "
+           "recording's running statistics, the rule MyoSem-RT's window-level descriptors follow); **TCN**, "
+           "**CNN-BiLSTM**, **Atzori CNN** (embedding = penultimate layer); "
            "each maps its embedding into the text space with a linear projection trained by InfoNCE "
            "against the same frozen prototypes as MyoSem-RT. **Text baseline**: the MyoSem-RT encoder "
            "aligned to prototypes of the frozen base MiniLM embedding the class label (T0) alone.", ""]

@@ -9,10 +9,12 @@ A run directory per method and protocol (``runs/`` is git-ignored):
   ``runs/myosem/P`` for the split, windows and prototypes and so run after it.
 
 Jobs run one at a time in subprocesses (memory is returned after each; one failure does not stop the
-rest), breadth first -- every protocol's MyoSem model, then every protocol's baselines, then the text
-baseline, then the ablations -- so a budget that runs out leaves whole columns, not scattered cells. A job
-whose result exists is skipped; an interrupted one resumes from its checkpoints. Each job's log and wall
-clock go to ``runs/logs/<step>-<P>.{log,json}``.
+rest): each protocol's MyoSem model and right after it the baselines that read its split, windows and
+prototypes (a budget that runs out never leaves a recorded model without its baselines), then the text
+baseline, then the ablations, each over every protocol, so a budget that runs out leaves whole columns. A
+job whose result exists -- under ``runs`` or in the report's record (:mod:`train.record`, kept in git
+because a report outlasts a working session) -- is skipped; an interrupted one resumes from its
+checkpoints. Each job's log and wall clock go to ``runs/logs/<step>-<P>.{log,json}``.
 
 Stage 1 is the same for every run with the same stage-1 settings, vocabulary and held-out classes
 (:func:`train.pipeline.stage1_key`); before a MyoSem-type job starts, a finished ``text/`` with that key is
@@ -52,9 +54,12 @@ VARIANTS = {
     "ablate-descriptors": "ablate-descriptors",
     "ablate-queries": "ablate-queries",
     "ablate-stage1": "ablate-stage1",
+    "ablate-window-features": "ablate-window-features",
+    "ablate-session-stats": "ablate-session-stats",
 }
 _SEED_DIR = re.compile(r"^seed([1-9]\d*)$")  #: the folder of seed s > 0 (:func:`seed_root`)
-ABLATIONS = ("ablate-descriptors", "ablate-queries", "ablate-stage1")
+ABLATIONS = ("ablate-descriptors", "ablate-queries", "ablate-stage1", "ablate-window-features",
+             "ablate-session-stats")
 STEPS = ("myosem", "baselines", "text", "ablations")
 RECIPES: dict[str, dict[str, list[str]]] = {
     "reduced": {
@@ -105,7 +110,7 @@ def seed_roots(runs: Path) -> dict[int, Path]:
 def plan(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence[str] = STEPS,
          recipe: str = "reduced", baselines: Sequence[str] | None = None,
          variants: Sequence[str] | None = None, seeds: Sequence[int] = (0,)) -> list[Job]:
-    """Every job for ``protocols`` and ``seeds``, breadth first (see the module docstring)."""
+    """Every job for ``protocols`` and ``seeds``, in the order of the module docstring."""
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct non-negative integers, got {list(seeds)}")
     return [job for s in seeds for job in _plan_seed(protocols, runs, data, steps, recipe, baselines,
@@ -126,29 +131,29 @@ def _plan_seed(protocols: Sequence[str], runs: Path, data: Path, steps: Sequence
     r = RECIPES[recipe]
     train = ("-m", "myosem_rt.cli", "train", "--data", str(data))
     jobs: list[Job] = []
-    for step in STEPS:
+    for p in protocols:  # each protocol's MyoSem model, then at once the baselines that read it
+        if "myosem" in steps:
+            out = root / "myosem" / p
+            jobs.append(Job("myosem", "myosem", p, (*train, "--protocol", p, "--out", str(out), *r["train"],
+                                                    *seeded), out, "myosem-small", root))
+        if "baselines" in steps:
+            only = ",".join(baselines or BASELINES)
+            jobs.append(Job("baselines", "baselines", p, (
+                "-m", "train.baselines", "--model", str(root / "myosem" / p), "--data", str(data),
+                "--out", str(root / "baselines" / p), "--only", only, *r["baselines"], *seeded),
+                root / "baselines" / p, None, root))
+    for step in ("text", "ablations"):
         if step not in steps:
             continue
         for p in protocols:
-            if step == "myosem":
-                out = root / "myosem" / p
-                jobs.append(Job(step, "myosem", p, (*train, "--protocol", p, "--out", str(out), *r["train"],
-                                                    *seeded), out, "myosem-small", root))
-            elif step == "baselines":
-                only = ",".join(baselines or BASELINES)
-                jobs.append(Job(step, "baselines", p, (
-                    "-m", "train.baselines", "--model", str(root / "myosem" / p), "--data", str(data),
-                    "--out", str(root / "baselines" / p), "--only", only, *r["baselines"], *seeded),
-                    root / "baselines" / p, None, root))
-            else:
-                names = ["baseline-text-labels"] if step == "text" else list(ABLATIONS)
-                for v in names:
-                    if variants is not None and v not in variants:
-                        continue
-                    out = root / v / p
-                    jobs.append(Job(step, v, p, (*train, "--train-config", VARIANTS[v], "--protocol", p,
-                                                 "--out", str(out), *r["train"], *seeded), out, VARIANTS[v],
-                                    root))
+            names = ["baseline-text-labels"] if step == "text" else list(ABLATIONS)
+            for v in names:
+                if variants is not None and v not in variants:
+                    continue
+                out = root / v / p
+                argv = (*train, "--train-config", VARIANTS[v], "--protocol", p, "--out", str(out),
+                        *r["train"], *seeded)
+                jobs.append(Job(step, v, p, argv, out, VARIANTS[v], root))
     return jobs
 
 
@@ -196,49 +201,78 @@ def seed_stage1(job: Job, runs: Path, data: Path) -> Path | None:
     return None
 
 
-def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry_run: bool = False) -> int:
+def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry_run: bool = False,
+             record: Path | None = None) -> int:
     """Run the jobs that are not done, one at a time; returns the number that failed. Each start is logged
     with its place in the queue and, once a job has run, an estimate of the time left (a full report is
-    hours of CPU: a user must see where it stands)."""
-    failed = 0
-    todo = [job for job in jobs if not job.done()]
-    spent: list[float] = []
-    for job in jobs:
-        root = job.root or runs
-        logs = root / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, *job.argv]
-        shown = " ".join(shlex.quote(c) for c in job.argv)
+    hours of CPU: a user must see where it stands). With ``record`` (:mod:`train.record`), a job whose
+    result is recorded there counts as done, every finished job's results are recorded as it ends, and a
+    baselines job whose MyoSem model is recorded but no longer under ``runs`` retrains that model first."""
+    from train.record import keep, recorded
+
+    def done(job: Job) -> bool:
         if job.done():
+            return True
+        if record is None:
+            return False
+        names = tuple(job.argv[job.argv.index("--only") + 1].split(",")) if job.step == "baselines" else ()
+        return recorded(job.out, runs, record, names)
+
+    failed = 0
+    todo = [job for job in jobs if not done(job)]
+    spent: list[float] = []
+    by_out = {job.out: job for job in jobs if job.step != "baselines"}
+    for job in jobs:
+        if done(job):
             log.info("%s: done, skipped", job.label)
             continue
         if dry_run:
+            shown = " ".join(shlex.quote(c) for c in job.argv)
             sys.stdout.write(f"{job.label}: python {shown}\n")
             continue
         model_dir = Path(job.argv[job.argv.index("--model") + 1]) if job.step == "baselines" else None
         if model_dir is not None and not (model_dir / "manifest.json").is_file():
-            log.warning("%s: no MyoSem model at %s yet, skipped", job.label, model_dir)
-            continue
-        try:
-            seed_stage1(job, runs, data)
-        except ConfigError as exc:
-            log.warning("%s: %s", job.label, exc)
-            failed += 1
-            continue
-        if nice and hasattr(os, "nice"):
-            cmd = ["nice", "-n", str(nice), *cmd]
+            source = by_out.get(model_dir)
+            if record is None or source is None:
+                log.warning("%s: no MyoSem model at %s yet, skipped", job.label, model_dir)
+                continue
+            log.info("%s: its MyoSem model is recorded but not in %s; training it again", job.label, runs)
+            if _run_one(source, runs, data, nice, f"[{job.label}]", spent) != 0:
+                failed += 1
+                continue
         place = todo.index(job) + 1 if job in todo else 0
         remaining_s = sum(spent) / len(spent) * (len(todo) - place + 1) if spent else 0.0
         left = f"; about {remaining_s / 60:.0f} min left" if spent else ""
-        log.info("[%d/%d] %s: python %s%s", place, len(todo), job.label, shown, left)
-        t0 = time.perf_counter()
-        with open(logs / f"{job.label}.log", "a", encoding="utf-8") as fh:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
-        seconds = time.perf_counter() - t0
-        spent.append(seconds)
-        (logs / f"{job.label}.json").write_text(json.dumps(
-            {"command": f"python {shown}", "rc": rc, "seconds": round(seconds, 1),
-             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n", encoding="utf-8")
-        log.info("%s: exit %d after %.0f s", job.label, rc, seconds)
+        rc = _run_one(job, runs, data, nice, f"[{place}/{len(todo)}]", spent, left)
         failed += rc != 0
+        if rc == 0 and record is not None:
+            keep(runs, record)
     return failed
+
+
+def _run_one(job: Job, runs: Path, data: Path, nice: int, place: str, spent: list[float], left: str = ""
+             ) -> int:
+    """Run one job in a subprocess (stage 1 seeded from a sibling), log it and its wall-clock; its exit
+    code (1 when its stage 1 could not be seeded)."""
+    logs = (job.root or runs) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    shown = " ".join(shlex.quote(c) for c in job.argv)
+    try:
+        seed_stage1(job, runs, data)
+    except ConfigError as exc:
+        log.warning("%s: %s", job.label, exc)
+        return 1
+    cmd = [sys.executable, *job.argv]
+    if nice and hasattr(os, "nice"):
+        cmd = ["nice", "-n", str(nice), *cmd]
+    log.info("%s %s: python %s%s", place, job.label, shown, left)
+    t0 = time.perf_counter()
+    with open(logs / f"{job.label}.log", "a", encoding="utf-8") as fh:
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+    seconds = time.perf_counter() - t0
+    spent.append(seconds)
+    (logs / f"{job.label}.json").write_text(json.dumps(
+        {"command": f"python {shown}", "rc": rc, "seconds": round(seconds, 1),
+         "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n", encoding="utf-8")
+    log.info("%s: exit %d after %.0f s", job.label, rc, seconds)
+    return rc

@@ -1,7 +1,10 @@
 """``myosem report``: regenerate ``docs/results.md`` and ``docs/figures/*.png`` from the trained runs.
 
-Reads ``--runs`` (``runs/myosem/P``, ``runs/baselines/P``, ``runs/<ablation>/P``; see :mod:`train.suite`)
-and writes the comparative tables (:mod:`train.report`) and figures of one model (:mod:`train.figures`).
+Reads ``--runs`` (``runs/myosem/P``, ``runs/baselines/P``, ``runs/<ablation>/P``; see :mod:`train.suite`),
+keeps their result files in ``--record`` (default ``<out>/results/report-runs``, committed: a report is
+more CPU than one working session and ``runs/`` is not kept, :mod:`train.record`), and writes the
+comparative tables from the record (:mod:`train.report`) and the figures of one model in ``runs``
+(:mod:`train.figures`; without one, the figures listed in ``<out>/figures/figures.json`` stay).
 ``--train`` first runs every missing job for the protocols -- MyoSem-RT, the EMG baselines, the text
 baseline, the ablations -- with the ``reduced`` CPU recipe or the ``full`` GPU one, resuming interrupted
 ones; ``--dry-run`` lists those jobs' commands. Needs the ``train`` extra (matplotlib; torch for training
@@ -32,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="docs", metavar="DIR", help="writes DIR/results.md, DIR/figures/ (docs)")
     p.add_argument("--data", default=os.environ.get("MYOSEM_DATA"), metavar="DIR",
                    help="folder holding the recordings (default $MYOSEM_DATA)")
+    p.add_argument("--record", metavar="DIR",
+                   help="result files the tables come from (in git) (default OUT/results/report-runs)")
     p.add_argument("--protocols", metavar="P,P", help="comma-separated protocols (default: all)")
     p.add_argument("--figure-protocol", metavar="P", help="protocol whose MyoSem model the figures show")
     p.add_argument("--no-figures", action="store_true", help="tables only")
@@ -53,7 +58,7 @@ def _split(value: str | None) -> list[str] | None:
 
 def command_line(args: argparse.Namespace) -> str:
     words = ["myosem", "report", "--runs", args.runs, "--out", args.out, "--data", str(args.data)]
-    for name in ("protocols", "figure_protocol"):
+    for name in ("record", "protocols", "figure_protocol"):
         if getattr(args, name):
             words += ["--" + name.replace("_", "-"), getattr(args, name)]
     return " ".join(shlex.quote(w) for w in words)
@@ -62,11 +67,13 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     require_train_extra("the report", "matplotlib")
     from myosem_rt.protocols import PROTOCOLS
-    from train.report import MAIN, collect, write_report
+    from train.record import keep
+    from train.report import collect, write_report
 
     if not args.data:
         raise ConfigError("--data: give the recordings folder (or set MYOSEM_DATA)")
     runs, out, data = Path(args.runs), Path(args.out), Path(args.data)
+    record = Path(args.record) if args.record else out / "results" / "report-runs"
     protocols = _split(args.protocols) or list(PROTOCOLS)
     if args.train:
         from myosem_rt.protocols import split
@@ -85,23 +92,49 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
             raise ConfigError(f"--seeds: expected comma-separated integers, got '{args.seeds}'") from None
         jobs = plan(usable, runs, data, _split(args.steps) or [], args.recipe, _split(args.baselines),
                     _split(args.variants), seeds)
-        failed = run_jobs(jobs, runs, data, dry_run=args.dry_run)
+        failed = run_jobs(jobs, runs, data, dry_run=args.dry_run, record=record)
         if args.dry_run:
             return 0
         if failed:
             sys.stderr.write(f"myosem report: {failed} job(s) failed (logs in {runs / 'logs'})\n")
-    cells, unavailable = collect(runs, protocols, data)
+    keep(runs, record)
+    cells, unavailable = collect(record, protocols, data)
     figures: dict[str, str] = {}
     if not args.no_figures:
-        from train.figures import make_figures
-
-        order = [args.figure_protocol] if args.figure_protocol else [*FIGURE_PROTOCOLS, *protocols]
-        chosen = next((p for p in order if p in cells and cells[p][MAIN].metrics), None)
-        if chosen is None:
-            sys.stderr.write("myosem report: no MyoSem-RT model to draw figures from\n")
-        else:
-            made = make_figures(runs / MAIN / chosen, data, out / "figures", config)
-            figures = {caption: str(path.relative_to(out)) for caption, path in made.items()}
-    path = write_report(cells, unavailable, out, runs, figures, command_line(args))
+        figures = _figures(args, cells, protocols, runs, data, out, config)
+    path = write_report(cells, unavailable, out, record, figures, command_line(args))
     sys.stdout.write(f"report written to {path} ({len(figures)} figures)\n")
     return 0
+
+
+def _figures(args: argparse.Namespace, cells: dict, protocols: list[str], runs: Path, data: Path, out: Path,
+             config: dict[str, Any]) -> dict[str, str]:
+    """{caption: PNG path relative to ``out``}: drawn from a MyoSem model under ``runs`` and listed in
+    ``<out>/figures/figures.json`` with the model they show; without a model (a later session, whose
+    ``runs/`` is gone), the figures that list names, if their model's result is still the recorded one."""
+    import json
+
+    from train.figures import make_figures
+    from train.report import MAIN
+
+    listing = out / "figures" / "figures.json"
+    order = [args.figure_protocol] if args.figure_protocol else [*FIGURE_PROTOCOLS, *protocols]
+    chosen = next((p for p in order if p in cells and cells[p][MAIN].metrics
+                   and (runs / MAIN / p / "manifest.json").is_file()), None)
+    if chosen is not None:
+        made = make_figures(runs / MAIN / chosen, data, out / "figures", config)
+        figures = {caption: str(path.relative_to(out)) for caption, path in made.items()}
+        created = json.loads((runs / MAIN / chosen / "manifest.json").read_text())["created"]
+        listing.write_text(json.dumps({"protocol": chosen, "model_created": created, "figures": figures},
+                                      indent=1) + "\n", encoding="utf-8")
+        return figures
+    try:
+        kept = json.loads(listing.read_text())
+        cell = cells[kept["protocol"]][MAIN]
+        same = cell.source and json.loads(Path(cell.source).read_text())["created"] == kept["model_created"]
+    except (OSError, ValueError, KeyError):
+        same = False
+    if same:
+        return dict(kept["figures"])
+    sys.stderr.write("myosem report: no MyoSem-RT model to draw figures from\n")
+    return {}
