@@ -94,6 +94,28 @@ def test_unavailable_protocol_is_listed_not_tabulated(tmp_path: Path) -> None:
     assert "- **db2-rand**: no recordings for this protocol" in md and "| db2-rand |" not in md
 
 
+def test_report_from_the_record_keeps_figures_only_of_the_recorded_model(tmp_path: Path, data_dir: Path,
+                                                                          capsys) -> None:
+    """A later session has the record but no runs/: the tables come from the record, and the figures
+    listed in figures.json stay only while they show the model whose result is recorded."""
+    docs, record = tmp_path / "docs", tmp_path / "docs" / "results" / "report-runs"
+    write_manifest(record, "myosem", metrics(0.61, 0.7), created="2026-12-06T10:00:00")
+    (docs / "figures").mkdir(parents=True)
+    (docs / "figures" / "figures.json").write_text(json.dumps({
+        "protocol": P, "model_created": "2026-12-06T10:00:00", "figures": {"A figure": "figures/a.png"}}))
+    argv = ["report", "--runs", str(tmp_path / "runs"), "--out", str(docs), "--data", str(data_dir),
+            "--protocols", P]
+    assert cli.main(argv) == 0
+    md = (docs / "results.md").read_text()
+    assert "**0.610 ± 0.010**" in md and "![A figure](figures/a.png)" in md
+    write_manifest(record / "newer", "myosem", metrics(0.62, 0.7), created="2026-12-07T10:00:00")
+    (record / "myosem" / P / "manifest.json").write_text((record / "newer" / "myosem" / P / "manifest.json")
+                                                         .read_text())
+    assert cli.main(argv) == 0  # another model now: its figures are not those
+    assert "A figure" not in (docs / "results.md").read_text()
+    assert "no MyoSem-RT model to draw figures from" in capsys.readouterr().err
+
+
 def test_suite_plan_pairs_each_model_with_its_baselines_then_goes_breadth_first(tmp_path: Path, capsys
                                                                                 ) -> None:
     jobs = plan(["3dc-rand", P], tmp_path / "runs", tmp_path / "data")
