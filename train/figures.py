@@ -127,20 +127,27 @@ def load_torch_net(model: Any):  # noqa: ANN201
     if ckpt is None:
         return None
     m = model.manifest
-    dims = Dims(model.n_channels, model.window, model.patch, len(m["classes"]["train_class_ids"]), model.dim)
+    n_features = 0 if model.feature_set is None else \
+        model.window_features(np.zeros((1, model.window, model.n_channels), np.float32)).shape[1]
+    dims = Dims(model.n_channels, model.window, model.patch, len(m["classes"]["train_class_ids"]), model.dim,
+                n_features)
     net = MyoSemNet(ModelConfig(**m["training"]["model"]), dims)
     net.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
     return net.eval()
 
 
-def query_weights(net: Any, x: np.ndarray, desc: np.ndarray, batch: int = 512) -> np.ndarray:
-    """(N, M, P) attention of the M semantic queries over the P patch tokens."""
+def query_weights(net: Any, x: np.ndarray, desc: np.ndarray, feat: np.ndarray | None = None,
+                  batch: int = 512) -> np.ndarray:
+    """(N, M, P) attention of the M semantic queries over the P patch tokens (``feat``: the encoder's
+    window-level features, for a model that takes them)."""
     import torch
 
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            tokens, _ = net.encoder(torch.as_tensor(x[i : i + batch]), torch.as_tensor(desc[i : i + batch]))
+            f = None if feat is None else torch.as_tensor(feat[i : i + batch], dtype=torch.float32)
+            xb, db = torch.as_tensor(x[i : i + batch]), torch.as_tensor(desc[i : i + batch])
+            tokens, _ = net.encoder(xb, db, f)
             head = net.head_tokens(tokens)
             q = net.align.queries.unsqueeze(0).expand(head.shape[0], -1, -1)
             _, w = net.align.attn(q, head, head, need_weights=True, average_attn_weights=True)
@@ -154,7 +161,13 @@ def query_attention(model: Any, x: np.ndarray, desc: np.ndarray, labels: np.ndar
     if net is None:
         log.info("figures: no torch checkpoint in %s; query attention skipped", model.directory)
         return None
-    w = query_weights(net, x, desc)
+    feat = None
+    if model.feature_set is not None:  # the figure's windows taken as one stream, as the runtime would
+        feat = model.window_features(x)
+        if model.session_stats is not None:
+            model.new_session()
+            feat = model.session_stats.normalise(feat)
+    w = query_weights(net, x, desc, feat)
     rms = desc[..., 0].mean(axis=2)  # (N, P) patch RMS averaged over channels
     names = dict(zip(model.class_ids.tolist(), model.class_names, strict=True))
     present = [c for c in model.class_ids.tolist() if (labels == c).any()][:n_classes]
