@@ -127,8 +127,7 @@ def load_torch_net(model: Any):  # noqa: ANN201
     if ckpt is None:
         return None
     m = model.manifest
-    n_features = 0 if model.feature_set is None else \
-        model.window_features(np.zeros((1, model.window, model.n_channels), np.float32)).shape[1]
+    n_features = int(m["inputs"].get("feat", [None, 0])[1])  # the encoder's window-level features, if any
     dims = Dims(model.n_channels, model.window, model.patch, len(m["classes"]["train_class_ids"]), model.dim,
                 n_features)
     net = MyoSemNet(ModelConfig(**m["training"]["model"]), dims)

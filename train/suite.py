@@ -88,10 +88,14 @@ class Job:
     def label(self) -> str:
         return f"{self.name}-{self.protocol}"
 
+    @property
+    def only(self) -> tuple[str, ...]:
+        """The baselines a baselines job fits (its ``--only``); () for any other job."""
+        return tuple(self.argv[self.argv.index("--only") + 1].split(",")) if self.step == "baselines" else ()
+
     def done(self) -> bool:
         if self.step == "baselines":
-            return all((self.out / f"{b}.json").is_file() for b in self.argv[self.argv.index("--only") + 1]
-                       .split(","))
+            return all((self.out / f"{b}.json").is_file() for b in self.only)
         manifest = self.out / "manifest.json"
         return manifest.is_file() and bool(json.loads(manifest.read_text()).get("metrics"))
 
@@ -211,12 +215,7 @@ def run_jobs(jobs: Sequence[Job], runs: Path, data: Path, *, nice: int = 10, dry
     from train.record import keep, recorded
 
     def done(job: Job) -> bool:
-        if job.done():
-            return True
-        if record is None:
-            return False
-        names = tuple(job.argv[job.argv.index("--only") + 1].split(",")) if job.step == "baselines" else ()
-        return recorded(job.out, runs, record, names)
+        return job.done() or (record is not None and recorded(job.out, runs, record, job.only))
 
     failed = 0
     todo = [job for job in jobs if not done(job)]

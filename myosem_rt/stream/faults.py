@@ -117,10 +117,14 @@ class _Run:
                 return time.monotonic()
         return None
 
-    def clean(self) -> bool:
-        """No window mixes samples across a gap (channel 0 counts up by one inside every window). The
+    def across(self) -> list[tuple[int, np.ndarray]]:
+        """The windows that mix samples across a gap (channel 0 does not count up by one inside them). The
         pipeline filters channel 0, so the bench runs with the filters off."""
-        return all(np.all(np.diff(w) == 1) for _, w in self.windows)
+        return [(g, w) for g, w in self.windows if not np.all(np.diff(w) == 1)]
+
+    def clean(self) -> bool:
+        """No window mixes samples across a gap."""
+        return not self.across()
 
 
 def _config(config: dict[str, Any]) -> dict[str, Any]:
@@ -159,13 +163,13 @@ def _dies_and_returns(config: dict[str, Any]) -> dict[str, Any]:
         error = abs(int(events[0].gap_samples) - int(seen[steps[0] + 1] - seen[steps[0]] - 1))
     restart = (error is not None and run.clean() and bool(after)
                and after[0][0] == seen[steps[0] + 1])  # windows restart at the first sample after the gap
-    exact = restart and error is not None and error <= RECONNECT_GAP_TOLERANCE
+    exact = restart and error <= RECONNECT_GAP_TOLERANCE
     why = "" if exact else (
         f"events {[(e.kind, e.gap_samples, e.restarted) for e in run.consumer.events]}, index jumps "
         f"{[(int(seen[i]), int(seen[i + 1])) for i in steps]}, "
         f"segments {sorted({g for g, _ in run.windows})}, "
         f"first window after the gap starts at {after[0][0] if after else None}, windows across a jump "
-        f"{[(g, int(w[0]), int(w[-1])) for g, w in run.windows if not np.all(np.diff(w) == 1)][:3]}")
+        f"{[(g, int(w[0]), int(w[-1])) for g, w in run.across()][:3]}")
     if why:  # what went wrong, for whoever reads the log of a failed round
         log.warning("bench fault, dies and returns, not exact: %s", why)
     return {"lost_s": None if t_lost is None else t_lost - t_gone,
