@@ -179,14 +179,24 @@ def text_to_emg(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, proto
     candidates of an episode are one window of each of those classes. Returns ``{"R@k", "MRR", "se": {...},
     "chance": {...}, "episodes", "n_queries", "n_candidates"}``.
     """
+    return text_to_emg_scores(_unit(z) @ _unit(prototypes).T, labels, proto_ids, episodes, seed, ks)
+
+
+def text_to_emg_scores(scores: np.ndarray, labels: np.ndarray, proto_ids: Sequence[int], episodes: int = 100,
+                       seed: int = 0, ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
+    """:func:`text_to_emg` from ready-made (N, K) scores of each window against each class (columns in
+    ``proto_ids`` order): a description ranks the windows by its column."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     ids = np.asarray(proto_ids, dtype=np.int64)
     if labels.size == 0 or episodes < 1:
         raise ValueError("text_to_emg: need test windows and at least one episode")
+    if np.shape(scores) != (labels.size, ids.size):
+        raise ValueError(f"text_to_emg_scores: scores {np.shape(scores)} for {labels.size} windows and "
+                         f"{ids.size} classes")
     _proto_columns(labels, ids)  # every label must have a prototype
     present = np.isin(ids, labels)
     classes = ids[present]
-    sims = _unit(prototypes)[present] @ _unit(z).T  # (Q, N)
+    sims = np.asarray(scores, dtype=np.float64).T[present]  # (Q, N)
     chosen = sample_episodes(labels, classes, episodes, seed)  # (E, Q)
     q = np.arange(classes.size)
     per_episode = {key: np.empty(episodes) for key in [*(f"R@{k}" for k in ks), "MRR"]}

@@ -144,6 +144,11 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     assert only["R@1"] >= result["emg_to_text_held_out"]["R@1"]
     assert "EMG->text held-out" in eval_cmd.format_table(result)
     assert "EMG->text h-o only" in eval_cmd.format_table(result)
+    # grouped (myosem_rt/groups.py): the recording's held-out windows in 3 groups, one name each
+    grouped = result["emg_to_text_held_out_only_grouped"]
+    assert grouped["n"] == held and result["text_to_emg_held_out_only_grouped"]["n_queries"] == 3
+    assert (np.asarray(grouped["confusion"]["counts"]).sum(axis=0) > 0).all()
+    assert "EMG->text h-o grp" in eval_cmd.format_table(result)
     gen = result["generalised"]  # seen and held-out compete: the calibrated-stacking curve
     assert gen["gamma"][0] == 0.0
     assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])

@@ -144,7 +144,11 @@ def test_record_keeps_results_skips_recorded_jobs_and_retrains_a_model_its_basel
     (model / "encoder.onnx").write_bytes(b"onnx")
     (model / "text").mkdir()
     (model / "text" / "manifest.json").write_text(json.dumps({"training": {"trained_on": ["myodisco"]}}))
+    suite_run = runs / "zeroshot" / "3dc" / "fold1" / "myosem"  # a fold benchmark's run: not the report's
+    suite_run.mkdir(parents=True)
+    (suite_run / "manifest.json").write_text(json.dumps({"metrics": metrics(0.5, 0.5)}))
     assert keep(runs, record) == 2 and keep(runs, record) == 0  # unchanged files are not rewritten
+    assert not (record / "zeroshot").exists()
     kept = json.loads((record / "myosem" / P / "manifest.json").read_text())
     assert "normalisation" not in kept and kept["metrics"]["emg_to_text"]["R@1"] == 0.6
     assert (record / "myosem" / P / "text" / "manifest.json").is_file()

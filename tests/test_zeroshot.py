@@ -205,3 +205,37 @@ def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     rows = _muscle_rows(heads, manifests, "x")["folds"]
     assert [r["weight"] for r in rows] == [1.0, 0.0, 0.0]  # each from the other two folds, never its own
     assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1 and rows[0]["gamma"] == 0.1
+
+
+def test_group_rows_choose_the_weight_on_other_folds_or_take_the_given_one() -> None:
+    from train.zeroshot import _group_rows
+
+    def head(a: float, b: float) -> dict:
+        return {"weights": [0.0, 1.0], "groups": [{"R@1": v, "MRR": v, "text_to_emg R@1": v} for v in (a, b)]}
+
+    heads = [head(0.9, 0.1), head(0.2, 0.6), head(0.2, 0.6), None]
+    rows = _group_rows(heads, "x")["folds"]
+    assert [r["weight"] for r in rows[:3]] == [1.0, 0.0, 0.0] and rows[3] is None
+    assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1
+    fixed = _group_rows(heads, "x", weight=0.0)
+    assert [r["weight"] for r in fixed["folds"][:3]] == [0.0] * 3 and not fixed["complete"]
+
+
+def test_muscle_head_figures_name_groups_of_each_recording() -> None:
+    """Windows of two held-out classes whose embeddings barely lean to their own prototype (each window's
+    R@1 near chance) but whose channel patterns form two clean groups per recording: grouped R@1 is 1."""
+    from train.muscle_head import figures
+
+    rng = np.random.default_rng(5)
+    vectors = np.eye(4)
+    protos = rng.normal(size=(4, 16))
+    ids = np.arange(4)
+    y = np.repeat([2, 3, 2, 3], 60)
+    recording = np.repeat([0, 1], 120)
+    z = 0.05 * protos[y] + rng.normal(size=(len(y), 16))
+    pattern = np.where(y[:, None] == 2, 1.0, -1.0) * (1 - 2 * recording[:, None]) + rng.normal(
+        scale=0.1, size=(len(y), 3))
+    zt = protos[np.repeat([0, 1], 50)] + 0.1 * rng.normal(size=(100, 16))
+    out = figures(zt, np.repeat([0, 1], 50), z, y, protos, ids, vectors, [2, 3], pattern, recording)
+    plain, grouped = out["held_out_only"][0], out["groups"][0]
+    assert plain["R@1"] < 0.8 and grouped["R@1"] == 1.0 and grouped["text_to_emg R@1"] == 1.0

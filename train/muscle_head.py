@@ -11,6 +11,10 @@ action's muscle score is the cosine of its vector with that prediction. The rank
 ``(1 - w) * text cosine + w * muscle score``; every ``w`` of :data:`WEIGHTS` is evaluated and the suite
 chooses it on the other folds (:mod:`train.zeroshot`), never on the fold itself.
 
+With each window's channel pattern, :func:`figures` also names groups of each test recording's held-out
+windows by the mixed score (:mod:`myosem_rt.groups`): the head is what names the groups right (3DC folds,
+``myosem bench zeroshot``).
+
 A held-out action whose prime mover no trained action uses (pronation, when supination alone is trained,
 is the only user of the pronators) cannot be found by its muscles: the ridge never saw that group active.
 """
@@ -50,9 +54,13 @@ def muscle_scores(z: np.ndarray, weights: np.ndarray, vectors: np.ndarray) -> np
 
 
 def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarray, prototypes: np.ndarray,
-            ids: np.ndarray, vectors: np.ndarray, held_out: list[int]) -> dict[str, Any]:
-    """For each weight: held-out-only EMG->text R@1 / MRR and the generalised curve (all candidates)."""
-    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores
+            ids: np.ndarray, vectors: np.ndarray, held_out: list[int], pattern: np.ndarray | None = None,
+            recording: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
+    """For each weight: held-out-only EMG->text R@1 / MRR and the generalised curve (all candidates); with
+    the windows' channel ``pattern`` and ``recording``, also the held-out-only figures after naming each
+    recording's groups of held-out windows (:mod:`myosem_rt.groups`), both directions."""
+    from myosem_rt.groups import grouped_scores
+    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
 
     col = {int(c): i for i, c in enumerate(ids)}
     head = fit(z_train, vectors[[col[int(c)] for c in y_train]])
@@ -60,11 +68,20 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     muscle = muscle_scores(z, head, vectors)
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
+    if pattern is not None:
+        out["groups"] = []
     for w in WEIGHTS:
         scores = (1.0 - w) * text + w * muscle
         e2t = emg_to_text_scores(scores[unseen][:, only], y[unseen], ids[only], n_resamples=0)
         out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"])})
         out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
+        if pattern is not None:
+            grouped = grouped_scores(scores[unseen][:, only], pattern[unseen],
+                                     None if recording is None else recording[unseen], seed)
+            g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
+            t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
+            out["groups"].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),
+                                  "text_to_emg R@1": float(t2e["R@1"])})
     return out
 
 
@@ -86,10 +103,10 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
         return None
     z_train, y_train, *_ = embed_files(model, model_dir, sp.train_files, config, mask=sp.train_mask,
                                        max_windows_per_file=TRAIN_WINDOWS_PER_FILE, seed=0)
-    z, y, *_ = embed_files(model, model_dir, sp.test_files, config, mask=sp.test_mask,
-                           max_windows_per_file=test_windows_per_file, seed=seed)
-    return figures(z_train, y_train, z, y, np.asarray(model.prototypes), ids, vectors,
-                   sorted(sp.held_out_classes))
+    test = embed_files(model, model_dir, sp.test_files, config, mask=sp.test_mask,
+                       max_windows_per_file=test_windows_per_file, seed=seed, patterns=True)
+    return figures(z_train, y_train, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
+                   sorted(sp.held_out_classes), test.pattern, test.recording, seed)
 
 
 def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -100,7 +117,9 @@ def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[st
 
     cached = model_dir / RESULT_FILE
     if cached.is_file():
-        return json.loads(cached.read_text(encoding="utf-8"))
+        result = json.loads(cached.read_text(encoding="utf-8"))
+        if "groups" in result:  # older files lack the grouped figures: computed again
+            return result
     model = MyoSemModel.load(str(model_dir))
     manifest = model.manifest
     sp = split(manifest["data"]["protocol"], data, **dict(manifest["data"].get("options") or {}))

@@ -29,13 +29,18 @@ log = logging.getLogger(__name__)
 DROPPED_KEYS = ("normalisation", "window_features")
 
 
+#: top-level folders of ``runs`` that belong to the fold benchmarks (``myosem bench loso|zeroshot``), which
+#: write their own results (docs/results/<bench>-<suite>.md): not the report's
+OTHER_SUITES = ("loso", "zeroshot")
+
+
 def _result_files(runs: Path) -> list[Path]:
     """Every result file under ``runs`` (relative paths), in the layout described above."""
     found = [m.relative_to(runs) for m in runs.rglob("manifest.json")]
     found = [rel for rel in found if "checkpoints" not in rel.parts]
     found += [p.relative_to(runs) for p in runs.rglob("baselines/*/*.json")]
     found += [p.relative_to(runs) for p in runs.rglob("logs/*.json")]
-    return sorted(set(found))
+    return sorted({rel for rel in found if rel.parts[0] not in OTHER_SUITES})
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -10,7 +10,11 @@ train and test every method on the same windows:
 - the baselines (default ``lda`` = Hudgins TD + LDA, ``cnn-bilstm``), each with a linear projection into
   the same frozen prototypes (:mod:`train.baselines.run`);
 - ``MyoSem-RT + muscle groups``: the ``myosem`` model with its muscle-group head (:mod:`train.muscle_head`),
-  whose weight is chosen on the other folds like gamma.
+  whose weight is chosen on the other folds like gamma;
+- ``..., grouped``: every method with its muscle head, after transductive grouping: each test recording's
+  held-out windows are cut into as many groups as held-out descriptions by their channel pattern, and each
+  group is named by the description its windows score best on together (:mod:`myosem_rt.groups`); held-out
+  only (the generalised setting stays per window), weight chosen on the other folds.
 
 The held-out classes' EMG and texts never reach training: the protocol's masks drop their windows and
 stage 1 leaves their texts out (``tests/test_zeroshot.py`` checks it for every fold).
@@ -122,7 +126,44 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
     if any(h is not None for h in heads):
         out["myosem-muscles"] = _muscle_rows(heads, [run_metrics(runs / f"fold{i}" / "myosem/manifest.json")
                                                      for i in n], "**MyoSem-RT + muscle groups**")
+    # transductive grouping (myosem_rt.groups): every method that has a head gets it, at the weight the
+    # other folds choose; MyoSem-RT also without the muscle groups (weight 0), the grouping's own share
+    for b in baselines:
+        heads_b = [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("muscle_head")
+                   for i in n]
+        if any(h is not None and "groups" in h for h in heads_b):
+            out[f"{b}-grouped"] = _group_rows(heads_b, f"{TITLES[b]} + projection + muscle groups, grouped")
+    text_heads = [read_record(runs / f"fold{i}" / TEXT_BASELINE / muscle_head.RESULT_FILE) for i in n]
+    if any(h is not None and "groups" in h for h in text_heads):
+        out[f"{TEXT_BASELINE}-grouped-text"] = _group_rows(
+            text_heads, "Text baseline: base MiniLM, labels only, grouped (text cosine alone)", weight=0.0)
+        out[f"{TEXT_BASELINE}-grouped"] = _group_rows(
+            text_heads, "Text baseline: base MiniLM, labels only + muscle groups, grouped")
+    if any(h is not None and "groups" in h for h in heads):
+        out["myosem-grouped-text"] = _group_rows(heads, "MyoSem-RT, grouped (text cosine alone)", weight=0.0)
+        out["myosem-grouped"] = _group_rows(heads, "**MyoSem-RT + muscle groups, grouped**")
     return out
+
+
+def _group_rows(heads: list[dict[str, Any] | None], title: str,
+                weight: float | None = None) -> dict[str, Any]:
+    """Held-out-only figures after transductive grouping (:func:`myosem_rt.groups.grouped_scores`): per fold
+    at ``weight``, or at the weight with the best mean grouped R@1 on the *other* folds."""
+    per_fold: list[dict[str, float] | None] = []
+    for k, head in enumerate(heads):
+        others = [h for j, h in enumerate(heads) if j != k and h is not None and "groups" in h]
+        if head is None or "groups" not in head or (weight is None and not others):
+            per_fold.append(None)
+            continue
+        if weight is None:
+            w = int(np.argmax(np.mean([[f["R@1"] for f in h["groups"]] for h in others], axis=0)))
+        else:
+            w = int(np.argmin(np.abs(np.asarray(head["weights"]) - weight)))
+        g = head["groups"][w]
+        per_fold.append({"emg_to_text_held_out_only R@1": g["R@1"], "emg_to_text_held_out_only MRR": g["MRR"],
+                         "text_to_emg_held_out_only R@1": g["text_to_emg R@1"],
+                         "weight": float(head["weights"][w])})
+    return fold_row(title, per_fold)
 
 
 def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None],
@@ -148,12 +189,14 @@ def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, A
 
 
 def muscle_heads(suite: str, runs: Path, data: Path, config: dict[str, Any]) -> None:
-    """Fit and score the muscle-group head of every finished fold's MyoSem model (cached per run)."""
+    """Fit and score the muscle-group head of every finished fold's MyoSem model and label-only text
+    baseline (cached per run)."""
     _, folds = SUITES[suite]
     for i in range(1, len(folds) + 1):
-        model_dir = runs / f"fold{i}" / "myosem"
-        if (model_dir / "manifest.json").is_file():
-            muscle_head.evaluate_run(model_dir, data, config)
+        for run in ("myosem", TEXT_BASELINE):
+            model_dir = runs / f"fold{i}" / run
+            if (model_dir / "manifest.json").is_file():
+                muscle_head.evaluate_run(model_dir, data, config)
 
 
 def report(suite: str, results: dict[str, Any], command: str) -> str:
@@ -169,7 +212,10 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
              "trained and tested on the same windows of each fold. *Held-out only*: the held-out "
              "descriptions are the only candidates. *Generalised*: every class is a candidate; calibrated "
              "stacking subtracts gamma from the seen classes' cosines, gamma chosen for each fold on the "
-             "other folds. Mean ± sd over folds.", "",
+             "other folds. *Grouped* (held-out only): each test recording's held-out windows are cut into "
+             "as many groups as held-out descriptions by their channel pattern, and each group is named by "
+             "the description its windows score best on together (`myosem_rt/groups.py`; transductive: "
+             "it uses the recording's unlabelled windows, never a label). Mean ± sd over folds.", "",
              "| method | " + " | ".join(t for _, t in cols) + " | folds |",
              "|---|" + "---|" * (len(cols) + 1)]
     lines += summary_rows(results, [k for k, _ in cols], len(folds))

@@ -171,6 +171,10 @@ class Embedded(NamedTuple):
     left_out: int  #: windows a profile could not score (classes it does not know)
     spec: Any  #: the WindowSpec
     context_scores: Any = None  #: (N, K) scores pooled over the model's context, or None
+    #: with ``patterns=True``: (N, C) channel patterns (:func:`myosem_rt.groups.channel_pattern`) and (N,)
+    #: the index in ``files`` of each window's recording, for naming groups of one wearer's windows
+    pattern: Any = None
+    recording: Any = None
 
 
 def recording_windows(model: Any, model_dir: str, files: Iterable[Path], config: dict[str, Any], *,
@@ -205,12 +209,14 @@ def scores_of(model: Any, z: Any):
 
 def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
                 max_windows_per_file: int | None = None, seed: int = 0,
-                activity_fraction: float | None = None, context: Any = "model") -> Embedded:
+                activity_fraction: float | None = None, context: Any = "model", patterns: bool = False
+                ) -> Embedded:
     """``files`` windowed as the model was trained, ``mask``'s windows only, encoded one file at a time (only
     embeddings are kept). With ``activity_fraction`` every window is encoded, so session statistics and the
     context see the whole stream as they do live, and those whose activity shows their cue are returned.
     ``context``: "model" (the model's own, if any), None (none) or a :class:`ContextSpec`; never with
-    ``max_windows_per_file`` (a subsample is not a stream)."""
+    ``max_windows_per_file`` (a subsample is not a stream). ``patterns``: also each window's channel pattern
+    and recording (:class:`Embedded`)."""
     import numpy as np
 
     from myosem_rt.context import pool_recording
@@ -226,7 +232,7 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     # give a figure of neither kind), so subsampled figures are per window only
     ctx = ctx if ctx is not None and ctx.active and max_windows_per_file is None else None
     left_out = 0
-    z_parts, label_parts, pooled_parts, datasets = [], [], [], []
+    z_parts, label_parts, pooled_parts, datasets, pattern_parts, recording_parts = [], [], [], [], [], []
     from tqdm import tqdm
 
     # a bar over the recordings on a terminal (a folder of 3DC files takes minutes), nothing in logs
@@ -254,12 +260,18 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
             pooled_parts.append(pooled[scored])
         z_parts.append(z[scored])
         label_parts.append(ws.label[scored])
+        if patterns:
+            from myosem_rt.groups import channel_pattern
+
+            pattern_parts.append(channel_pattern(ws.x[scored]))
+            recording_parts.append(np.full(int(scored.sum()), len(recording_parts)))
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
     if labels.size == 0:
         raise ConfigError(f"no test windows in {len(files)} file(s) (all left out by the protocol, "
                           f"--repetitions or the profile's enrolment, or trials shorter than {spec.window} "
                           "samples)")
-    return Embedded(z, labels, datasets, left_out, spec, np.concatenate(pooled_parts) if ctx else None)
+    return Embedded(z, labels, datasets, left_out, spec, np.concatenate(pooled_parts) if ctx else None,
+                    *((np.concatenate(pattern_parts), np.concatenate(recording_parts)) if patterns else ()))
 
 
 def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
@@ -268,14 +280,23 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
              activity_fraction: float | None = None, context: Any = "model") -> dict[str, Any]:
     """Window ``files`` as the model was trained, keep ``mask``'s windows (and with ``activity_fraction``
     score only those whose activity shows the cued gesture), and compute both directions; with an activity
-    context (``context``, as :func:`embed_files`) also EMG -> text on the context-pooled scores."""
+    context (``context``, as :func:`embed_files`) also EMG -> text on the context-pooled scores. With
+    ``held_out`` classes also the held-out-only figures after grouping each recording's held-out windows
+    (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`)."""
     import numpy as np
 
-    from myosem_rt.retrieval import emg_to_text, emg_to_text_scores, generalised_curve, text_to_emg
+    from myosem_rt.groups import grouped_scores
+    from myosem_rt.retrieval import (
+        emg_to_text,
+        emg_to_text_scores,
+        generalised_curve,
+        text_to_emg,
+        text_to_emg_scores,
+    )
 
-    z, labels, datasets, left_out, spec, pooled = embed_files(
+    z, labels, datasets, left_out, spec, pooled, pattern, recording = embed_files(
         model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
-        activity_fraction=activity_fraction, context=context)
+        activity_fraction=activity_fraction, context=context, patterns=bool(held_out))
     ids = np.asarray(model.class_ids, dtype=np.int64)
     posterior = getattr(model, "score_kind", "cosine") == "posterior"
     protos = np.asarray(model.prototypes, dtype=np.float32)
@@ -311,6 +332,17 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
             if pooled is not None:  # the same candidates, ranked through the model's activity context
                 result["emg_to_text_held_out_only_context"] = emg_to_text_scores(
                     pooled[unseen][:, only], labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
+            # each recording's held-out windows grouped by channel pattern, each group named by its mean
+            # cosine (myosem_rt/groups.py: transductive, uses the unlabelled windows, never a label)
+            held_z = z[unseen]
+            cosine = (held_z / np.linalg.norm(held_z, axis=1, keepdims=True)) @ (
+                protos / np.linalg.norm(protos, axis=1, keepdims=True)).T
+            grouped = grouped_scores((model.rank(held_z)[0] if posterior else cosine)[:, only],
+                                     pattern[unseen], recording[unseen], seed)
+            result["emg_to_text_held_out_only_grouped"] = emg_to_text_scores(
+                grouped, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
+            result["text_to_emg_held_out_only_grouped"] = text_to_emg_scores(
+                grouped, labels[unseen], ids[only], episodes=episodes, seed=seed)
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
     return result
@@ -344,6 +376,9 @@ def format_table(result: dict[str, Any]) -> str:
         lines += _row("text->EMG h-o only", result["text_to_emg_held_out_only"], "se", keys)
         if "emg_to_text_held_out_only_context" in result:
             lines += _row("EMG->text h-o ctx", result["emg_to_text_held_out_only_context"], "std", keys)
+        if "emg_to_text_held_out_only_grouped" in result:  # older manifests lack it
+            lines += _row("EMG->text h-o grp", result["emg_to_text_held_out_only_grouped"], "std", keys)
+            lines += _row("text->EMG h-o grp", result["text_to_emg_held_out_only_grouped"], "se", keys)
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "

@@ -1,0 +1,116 @@
+"""Naming groups of one wearer's unlabelled windows: a gesture nobody trained on, found by its description.
+
+Why: scoring a window of a gesture the model never trained on against its description is weak on its own
+(3DC folds: about 0.6 R@1 among three held-out descriptions with the muscle-group head), but one wearer's
+windows of one gesture look alike across the band: the per-channel pattern of log mean absolute value
+(Hudgins' MAV, :mod:`myosem_rt.profile.features`), less its mean over channels so that force does not
+matter, puts the windows of a recording's held-out gestures into groups that are 0.93 pure with plain
+k-means. Naming a whole group by the description its windows score best on *together* (one description per
+group, the assignment with the highest total mean score: Hungarian) is far surer than naming each window:
+a window's score errs at random, a group's mean much less. This is transductive inference (Fu et al., TPAMI
+2015): it uses the unlabelled windows of the recording being described, never a label, and needs as many
+groups as candidates, each candidate present in the windows (``myosem bench zeroshot``'s held-out-only
+setting; a recording in which every described gesture occurs).
+
+Everything here is numpy + scipy (the runtime has no scikit-learn): a seeded k-means++ with restarts and
+:func:`scipy.optimize.linear_sum_assignment`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from myosem_rt.profile.features import hudgins
+
+#: added to the named candidate's score by :func:`grouped_scores`: larger than any cosine difference, so
+#: the group's name ranks first and the window's own scores order the rest
+NAMED_BONUS = 2.0
+N_INIT = 10
+MAX_ITER = 100
+
+
+def channel_pattern(x: np.ndarray) -> np.ndarray:
+    """(N, C) level-free activation pattern of filtered windows ``x`` (N, W, C): log MAV per channel less
+    its mean over the channels (a stronger or weaker contraction of the same gesture shifts every channel's
+    log MAV alike)."""
+    x = np.asarray(x)
+    mav = hudgins(x)[:, : x.shape[2]].astype(np.float64)  # Hudgins' first block: log MAV per channel
+    return mav - mav.mean(axis=1, keepdims=True)
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = N_INIT,
+           max_iter: int = MAX_ITER) -> np.ndarray:
+    """(N,) group of each row of ``x`` (N, D): Lloyd's k-means from k-means++ starts, the best of
+    ``n_init`` by within-group sum of squares. Deterministic for a seed."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"kmeans: need 1 <= k <= {n} windows, got k={k}")
+    rng = np.random.default_rng(seed)
+    sq = (x * x).sum(axis=1)
+    best, best_cost = np.zeros(n, dtype=np.int64), np.inf
+    for _ in range(n_init):
+        centres = _plus_plus(x, sq, k, rng)
+        labels = np.full(n, -1)
+        for _ in range(max_iter):
+            d = sq[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)[None]
+            new = d.argmin(axis=1)
+            if np.array_equal(new, labels):
+                break
+            labels = new
+            for j in range(k):
+                members = labels == j
+                # an emptied group restarts at the window farthest from its own centre
+                centres[j] = x[members].mean(axis=0) if members.any() else x[d.min(axis=1).argmax()]
+        cost = float(np.maximum(d[np.arange(n), labels], 0.0).sum())
+        if cost < best_cost:
+            best, best_cost = labels.copy(), cost
+    return best
+
+
+def _plus_plus(x: np.ndarray, sq: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    centres = [x[rng.integers(x.shape[0])]]
+    d = np.maximum(sq - 2.0 * x @ centres[0] + centres[0] @ centres[0], 0.0)
+    for _ in range(1, k):
+        total = d.sum()
+        i = int(rng.choice(x.shape[0], p=d / total)) if total > 0 else int(rng.integers(x.shape[0]))
+        centres.append(x[i])
+        d = np.minimum(d, np.maximum(sq - 2.0 * x @ x[i] + x[i] @ x[i], 0.0))
+    return np.array(centres, dtype=np.float64)
+
+
+def name_groups(scores: np.ndarray, pattern: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(N,) candidate column named for each window: the windows (rows of ``scores`` (N, K) and ``pattern``
+    (N, D)) are cut into K groups by their pattern, and each group gets a different candidate, the
+    assignment that maximises the summed mean score of each group for its candidate. With fewer than K
+    windows every window is named by its own best score."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n, k = scores.shape
+    if pattern.shape[0] != n:
+        raise ValueError(f"name_groups: {n} rows of scores but {pattern.shape[0]} of pattern")
+    if n < k:
+        return scores.argmax(axis=1)
+    from scipy.optimize import linear_sum_assignment
+
+    group = kmeans(pattern, k, seed)
+    # an empty group (k-means on duplicate windows) scores lowest everywhere: it takes what is left
+    mean = np.stack([scores[group == g].mean(axis=0) if (group == g).any() else np.full(k, -1e9)
+                     for g in range(k)])
+    rows, cols = linear_sum_assignment(-mean)
+    name = np.empty(k, dtype=np.int64)
+    name[rows] = cols
+    return name[group]
+
+
+def grouped_scores(scores: np.ndarray, pattern: np.ndarray, recording: np.ndarray | None = None,
+                   seed: int = 0) -> np.ndarray:
+    """``scores`` (N, K) with :data:`NAMED_BONUS` added to the candidate each window's group is named
+    (:func:`name_groups`), grouping each recording's windows apart (``recording``: (N,) ids; one wearer's
+    pattern is not another's). Ranks the group's name first, then the rest by the window's own scores."""
+    scores = np.asarray(scores, dtype=np.float64)
+    recording = np.zeros(len(scores), dtype=np.int64) if recording is None else np.asarray(recording)
+    out = scores.copy()
+    for r in np.unique(recording):
+        rows = np.flatnonzero(recording == r)
+        out[rows, name_groups(scores[rows], pattern[rows], seed)] += NAMED_BONUS
+    return out

@@ -1,0 +1,89 @@
+"""Naming groups of one wearer's unlabelled windows (myosem_rt/groups.py): the clustering, the one-to-one
+naming, per-recording grouping, and that real 3DC windows of unseen gestures do fall into pure groups."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myosem_rt.groups import NAMED_BONUS, channel_pattern, grouped_scores, kmeans, name_groups
+
+
+def _blobs(k: int, n: int, rng: np.random.Generator, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    centres = rng.normal(scale=3.0, size=(k, 5))
+    y = np.repeat(np.arange(k), n)
+    return centres[y] + rng.normal(scale=spread, size=(len(y), 5)), y
+
+
+def _purity(groups: np.ndarray, y: np.ndarray) -> float:
+    k = int(y.max()) + 1
+    return max(float(np.mean(np.asarray(p)[groups] == y)) for p in itertools.permutations(range(k)))
+
+
+def test_kmeans_recovers_separated_groups_and_is_deterministic() -> None:
+    x, y = _blobs(4, 60, np.random.default_rng(1))
+    groups = kmeans(x, 4, seed=3)
+    assert _purity(groups, y) == 1.0
+    assert np.array_equal(groups, kmeans(x, 4, seed=3))
+    with pytest.raises(ValueError, match="k <= 5"):
+        kmeans(x[:5], 6)
+
+
+def test_groups_are_named_one_to_one_by_their_mean_score() -> None:
+    """Each window's own best score is right only 45 % of the time, but each group's mean points to its own
+    candidate: naming the groups gets every window right, and no candidate names two groups."""
+    rng = np.random.default_rng(0)
+    x, y = _blobs(3, 100, rng)
+    scores = 0.05 * np.eye(3)[y] + rng.normal(scale=0.1, size=(300, 3))
+    assert np.mean(scores.argmax(1) == y) < 0.6
+    named = name_groups(scores, x)
+    assert np.mean(named == y) == 1.0
+    # a biased candidate (everyone's best) still names one group only
+    biased = scores + np.array([0.5, 0.0, 0.0])
+    assert np.mean(biased.argmax(1) == 0) > 0.95 and np.mean(name_groups(biased, x) == y) == 1.0
+
+
+def test_fewer_windows_than_candidates_fall_back_to_each_windows_best() -> None:
+    scores = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.0]])
+    assert name_groups(scores, np.zeros((2, 4))).tolist() == [1, 0]
+
+
+def test_grouped_scores_rank_the_name_first_and_group_each_recording_apart() -> None:
+    """Two recordings whose patterns are swapped between gestures: pooled, the groups would mix wearers;
+    per recording each is named right."""
+    rng = np.random.default_rng(2)
+    x0, y0 = _blobs(2, 80, rng)
+    x1, y1 = x0[::-1].copy(), y0.copy()  # recording 1: gesture 0 looks like recording 0's gesture 1
+    y1 = 1 - y0[::-1]
+    x, y = np.r_[x0, x1], np.r_[y0, y1]
+    scores = 0.1 * np.eye(2)[y] + rng.normal(scale=0.1, size=(len(y), 2))
+    recording = np.repeat([0, 1], 160)
+    out = grouped_scores(scores, x, recording)
+    assert np.mean(out.argmax(1) == y) == 1.0
+    assert np.allclose(np.sort(out - scores, axis=1)[:, -1], NAMED_BONUS)  # one candidate per window
+    with pytest.raises(ValueError, match="rows"):
+        name_groups(scores, x[:10])
+
+
+def test_channel_pattern_ignores_force() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 200, 8)) * np.linspace(1, 3, 8)
+    assert np.allclose(channel_pattern(x), channel_pattern(5.0 * x), atol=1e-4)
+    assert np.allclose(channel_pattern(x).mean(axis=1), 0.0)
+
+
+@pytest.mark.realdata
+def test_a_wearers_unseen_gestures_fall_into_pure_groups(threedc_file: Path) -> None:
+    """On a real 3DC recording, the test repetitions of three gestures (ulnar deviation, pronation, pinch
+    grip) split into groups of one gesture each by their channel pattern alone (no label, no model)."""
+    from myosem_rt.config import load_config
+    from myosem_rt.windowing import load_windows
+
+    ws = load_windows([threedc_file], load_config())
+    ws = ws.subset(np.isin(ws.label, [3, 6, 10]) & (ws.repetition >= 5))
+    groups = kmeans(channel_pattern(ws.x), 3)
+    y = np.searchsorted([3, 6, 10], ws.label)
+    assert _purity(groups, y) > 0.8
