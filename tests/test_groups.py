@@ -87,3 +87,16 @@ def test_a_wearers_unseen_gestures_fall_into_pure_groups(threedc_file: Path) -> 
     groups = kmeans(channel_pattern(ws.x), 3)
     y = np.searchsorted([3, 6, 10], ws.label)
     assert _purity(groups, y) > 0.8
+
+
+def test_group_purity_is_the_best_one_to_one_match_per_recording() -> None:
+    from myosem_rt.groups import group_purity
+
+    rng = np.random.default_rng(6)
+    x, y = _blobs(3, 50, rng)
+    assert group_purity(x, y) == 1.0
+    mixed = y.copy()
+    mixed[:10] = 1  # 10 windows of group 0 carry another label: at best 140 of 150 match
+    assert group_purity(x, mixed) == pytest.approx(140 / 150)
+    # two recordings, each grouped on its own: pooled, the swapped patterns would make the groups impure
+    assert group_purity(np.r_[x, x], np.r_[y, (y + 1) % 3], np.repeat([0, 1], 150)) == 1.0

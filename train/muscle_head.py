@@ -69,7 +69,11 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
     if pattern is not None:
+        from myosem_rt.groups import group_purity
+
         out["groups"] = []
+        out["group_purity"] = group_purity(pattern[unseen], y[unseen],
+                                           None if recording is None else recording[unseen], seed)
     for w in WEIGHTS:
         scores = (1.0 - w) * text + w * muscle
         e2t = emg_to_text_scores(scores[unseen][:, only], y[unseen], ids[only], n_resamples=0)
@@ -118,7 +122,7 @@ def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[st
     cached = model_dir / RESULT_FILE
     if cached.is_file():
         result = json.loads(cached.read_text(encoding="utf-8"))
-        if "groups" in result:  # older files lack the grouped figures: computed again
+        if "group_purity" in result:  # older files lack the grouped figures: computed again
             return result
     model = MyoSemModel.load(str(model_dir))
     manifest = model.manifest

@@ -162,7 +162,8 @@ def _group_rows(heads: list[dict[str, Any] | None], title: str,
         g = head["groups"][w]
         per_fold.append({"emg_to_text_held_out_only R@1": g["R@1"], "emg_to_text_held_out_only MRR": g["MRR"],
                          "text_to_emg_held_out_only R@1": g["text_to_emg R@1"],
-                         "weight": float(head["weights"][w])})
+                         "weight": float(head["weights"][w]),
+                         **({"group_purity": head["group_purity"]} if "group_purity" in head else {})})
     return fold_row(title, per_fold)
 
 
@@ -229,6 +230,14 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
                  + (f"{f['stacked harmonic']:.3f} ({f['gamma']:.2f})" if "gamma" in f else "-")
                  for f in r["folds"]]
         lines.append(f"| {r['title']} | {' | '.join(cells)} |")
+    purity = next(([f.get("group_purity") if f else None for f in r["folds"]] for r in results.values()
+                   if any(f and f.get("group_purity") is not None for f in r["folds"])), None)
+    if purity:  # the channel patterns' own figure, the same for every method
+        found = [p for p in purity if p is not None]
+        lines += ["", "Grouping purity (held-out windows whose group is matched one-to-one to their gesture "
+                  "by the best matching: the most any naming of the groups can reach), per fold: "
+                  + " / ".join("-" if p is None else f"{p:.3f}" for p in purity)
+                  + f"; mean {np.mean(found):.3f}."]
     return "\n".join(lines) + "\n"
 
 
