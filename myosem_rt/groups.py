@@ -1,17 +1,16 @@
 """Naming groups of one wearer's unlabelled windows: a gesture nobody trained on, found by its description.
 
 Why: scoring a window of a gesture the model never trained on against its description is weak on its own
-(3DC folds: 0.556 R@1 among three held-out descriptions with the muscle-group head), but one wearer's
-windows of one gesture look alike across the band: the per-channel pattern of log mean absolute value
-(Hudgins' MAV, :mod:`myosem_rt.profile.features`), less its mean over channels so that force does not
-matter, puts the windows of a recording's held-out gestures into groups that are 0.91 pure (3DC folds)
+(eight 3DC folds: 0.562 R@1 among three held-out descriptions with the muscle-group head), but one
+wearer's windows of one gesture look alike across the band: the per-channel pattern of log mean absolute
+value (Hudgins' MAV, :mod:`myosem_rt.profile.features`), less its mean over channels so that force does
+not matter, puts the windows of a recording's held-out gestures into groups that are 0.91 pure (3DC folds)
 with plain k-means. Naming a whole group by the description its windows score best on *together* (one
 description per group, the assignment with the highest total mean score: Hungarian) is far surer than
-naming each window:
-a window's score errs at random, a group's mean much less. This is transductive inference (Fu et al., TPAMI
-2015): it uses the unlabelled windows of the recording being described, never a label, and needs as many
-groups as candidates, each candidate present in the windows (``myosem bench zeroshot``'s held-out-only
-setting; a recording in which every described gesture occurs).
+naming each window (0.747 R@1): a window's score errs at random, a group's mean much less. This is
+transductive inference (Fu et al., TPAMI 2015): it uses the unlabelled windows of the recording being
+described, never a label, and needs as many groups as candidates, each candidate present in the windows
+(``myosem bench zeroshot``'s held-out-only setting; a recording in which every described gesture occurs).
 
 Everything here is numpy + scipy (the runtime has no scikit-learn): a seeded k-means++ with restarts and
 :func:`scipy.optimize.linear_sum_assignment`.
