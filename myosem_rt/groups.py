@@ -12,8 +12,9 @@ transductive inference (Fu et al., TPAMI 2015): it uses the unlabelled windows o
 described, never a label, and needs as many groups as candidates, each candidate present in the windows
 (``myosem bench zeroshot``'s held-out-only setting; a recording in which every described gesture occurs).
 
-Everything here is numpy + scipy (the runtime has no scikit-learn): a seeded k-means++ with restarts and
-:func:`scipy.optimize.linear_sum_assignment`.
+Everything here is numpy + scipy (the runtime has no scikit-learn): a seeded k-means++ with restarts
+(:func:`cut_groups`, once per set of windows) and :func:`scipy.optimize.linear_sum_assignment`
+(:func:`name_groups`, once per score mix).
 """
 
 from __future__ import annotations
@@ -79,20 +80,35 @@ def _plus_plus(x: np.ndarray, sq: np.ndarray, k: int, rng: np.random.Generator) 
     return np.array(centres, dtype=np.float64)
 
 
-def name_groups(scores: np.ndarray, pattern: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(N,) candidate column named for each window: the windows (rows of ``scores`` (N, K) and ``pattern``
-    (N, D)) are cut into K groups by their pattern, and each group gets a different candidate, the
-    assignment that maximises the summed mean score of each group for its candidate. With fewer than K
-    windows every window is named by its own best score."""
+def cut_groups(pattern: np.ndarray, k: int, recording: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """(N,) group 0..k-1 of each window within its recording (``recording``: (N,) ids; one wearer's pattern
+    is not another's): k-means on the windows' ``pattern`` (N, D), each recording apart; -1 for the windows
+    of a recording with fewer than k of them. Depends on the patterns alone, so one cut serves every
+    method and every score mix."""
+    pattern = np.asarray(pattern)
+    recording = np.zeros(len(pattern), dtype=np.int64) if recording is None else np.asarray(recording)
+    group = np.full(len(pattern), -1, dtype=np.int64)
+    for r in np.unique(recording):
+        rows = np.flatnonzero(recording == r)
+        if rows.size >= k:
+            group[rows] = kmeans(pattern[rows], k, seed)
+    return group
+
+
+def name_groups(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """(N,) candidate column named for each window of one recording: each group of ``group`` (N,) (from
+    :func:`cut_groups`, K groups for the K columns of ``scores`` (N, K)) gets a different candidate, the
+    assignment that maximises the summed mean score of each group for its candidate. Windows left ungrouped
+    (-1: fewer than K windows) are named by their own best score."""
     scores = np.asarray(scores, dtype=np.float64)
+    group = np.asarray(group)
     n, k = scores.shape
-    if pattern.shape[0] != n:
-        raise ValueError(f"name_groups: {n} rows of scores but {pattern.shape[0]} of pattern")
-    if n < k:
+    if group.shape[0] != n:
+        raise ValueError(f"name_groups: {n} rows of scores but {group.shape[0]} of groups")
+    if (group < 0).any():
         return scores.argmax(axis=1)
     from scipy.optimize import linear_sum_assignment
 
-    group = kmeans(pattern, k, seed)
     # an empty group (k-means on duplicate windows) scores lowest everywhere: it takes what is left
     mean = np.stack([scores[group == g].mean(axis=0) if (group == g).any() else np.full(k, -1e9)
                      for g in range(k)])
@@ -102,38 +118,35 @@ def name_groups(scores: np.ndarray, pattern: np.ndarray, seed: int = 0) -> np.nd
     return name[group]
 
 
-def grouped_scores(scores: np.ndarray, pattern: np.ndarray, recording: np.ndarray | None = None,
-                   seed: int = 0) -> np.ndarray:
+def grouped_scores(scores: np.ndarray, group: np.ndarray, recording: np.ndarray | None = None) -> np.ndarray:
     """``scores`` (N, K) with :data:`NAMED_BONUS` added to the candidate each window's group is named
-    (:func:`name_groups`), grouping each recording's windows apart (``recording``: (N,) ids; one wearer's
-    pattern is not another's). Ranks the group's name first, then the rest by the window's own scores."""
+    (:func:`name_groups`, each recording's groups apart; ``group`` from :func:`cut_groups` with the same
+    ``recording``). Ranks the group's name first, then the rest by the window's own scores."""
     scores = np.asarray(scores, dtype=np.float64)
     recording = np.zeros(len(scores), dtype=np.int64) if recording is None else np.asarray(recording)
     out = scores.copy()
     for r in np.unique(recording):
         rows = np.flatnonzero(recording == r)
-        out[rows, name_groups(scores[rows], pattern[rows], seed)] += NAMED_BONUS
+        out[rows, name_groups(scores[rows], group[rows])] += NAMED_BONUS
     return out
 
 
-def group_purity(pattern: np.ndarray, labels: np.ndarray, recording: np.ndarray | None = None,
-                 seed: int = 0) -> float:
-    """Share of windows whose group (as :func:`grouped_scores` cuts each recording, one group per class
-    present) is matched one-to-one to their true class by the best matching: the most any naming of the
+def group_purity(group: np.ndarray, labels: np.ndarray, recording: np.ndarray | None = None) -> float:
+    """Share of windows whose group (from :func:`cut_groups` with the same ``recording``) is matched
+    one-to-one to their true class by the best matching within its recording: the most any naming of the
     groups can reach. A figure of the channel patterns alone, the same for every method."""
     from scipy.optimize import linear_sum_assignment
 
-    labels = np.asarray(labels)
+    labels, group = np.asarray(labels), np.asarray(group)
     recording = np.zeros(len(labels), dtype=np.int64) if recording is None else np.asarray(recording)
     right = 0
     for r in np.unique(recording):
-        rows = np.flatnonzero(recording == r)
-        classes, y = np.unique(labels[rows], return_inverse=True)
-        if rows.size < classes.size:
+        rows = np.flatnonzero((recording == r) & (group >= 0))
+        if rows.size == 0:
             continue
-        group = kmeans(pattern[rows], classes.size, seed)
-        table = np.zeros((classes.size, classes.size), dtype=np.int64)
-        np.add.at(table, (group, y), 1)
+        classes, y = np.unique(labels[rows], return_inverse=True)
+        table = np.zeros((int(group[rows].max()) + 1, classes.size), dtype=np.int64)
+        np.add.at(table, (group[rows], y), 1)
         g, c = linear_sum_assignment(-table)
         right += int(table[g, c].sum())
     return right / max(len(labels), 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myosem_rt.groups import NAMED_BONUS, channel_pattern, grouped_scores, kmeans, name_groups
+from myosem_rt.groups import NAMED_BONUS, channel_pattern, cut_groups, grouped_scores, kmeans, name_groups
 
 
 def _blobs(k: int, n: int, rng: np.random.Generator, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -39,16 +39,18 @@ def test_groups_are_named_one_to_one_by_their_mean_score() -> None:
     x, y = _blobs(3, 100, rng)
     scores = 0.05 * np.eye(3)[y] + rng.normal(scale=0.1, size=(300, 3))
     assert np.mean(scores.argmax(1) == y) < 0.6
-    named = name_groups(scores, x)
+    group = cut_groups(x, 3)
+    named = name_groups(scores, group)
     assert np.mean(named == y) == 1.0
     # a biased candidate (everyone's best) still names one group only
     biased = scores + np.array([0.5, 0.0, 0.0])
-    assert np.mean(biased.argmax(1) == 0) > 0.95 and np.mean(name_groups(biased, x) == y) == 1.0
+    assert np.mean(biased.argmax(1) == 0) > 0.95 and np.mean(name_groups(biased, group) == y) == 1.0
 
 
 def test_fewer_windows_than_candidates_fall_back_to_each_windows_best() -> None:
     scores = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.0]])
-    assert name_groups(scores, np.zeros((2, 4))).tolist() == [1, 0]
+    group = cut_groups(np.zeros((2, 4)), 3)
+    assert group.tolist() == [-1, -1] and name_groups(scores, group).tolist() == [1, 0]
 
 
 def test_grouped_scores_rank_the_name_first_and_group_each_recording_apart() -> None:
@@ -61,11 +63,11 @@ def test_grouped_scores_rank_the_name_first_and_group_each_recording_apart() -> 
     x, y = np.r_[x0, x1], np.r_[y0, y1]
     scores = 0.1 * np.eye(2)[y] + rng.normal(scale=0.1, size=(len(y), 2))
     recording = np.repeat([0, 1], 160)
-    out = grouped_scores(scores, x, recording)
+    out = grouped_scores(scores, cut_groups(x, 2, recording), recording)
     assert np.mean(out.argmax(1) == y) == 1.0
     assert np.allclose(np.sort(out - scores, axis=1)[:, -1], NAMED_BONUS)  # one candidate per window
     with pytest.raises(ValueError, match="rows"):
-        name_groups(scores, x[:10])
+        name_groups(scores, cut_groups(x[:10], 2))
 
 
 def test_channel_pattern_ignores_force() -> None:
@@ -94,9 +96,10 @@ def test_group_purity_is_the_best_one_to_one_match_per_recording() -> None:
 
     rng = np.random.default_rng(6)
     x, y = _blobs(3, 50, rng)
-    assert group_purity(x, y) == 1.0
+    assert group_purity(cut_groups(x, 3), y) == 1.0
     mixed = y.copy()
     mixed[:10] = 1  # 10 windows of group 0 carry another label: at best 140 of 150 match
-    assert group_purity(x, mixed) == pytest.approx(140 / 150)
+    assert group_purity(cut_groups(x, 3), mixed) == pytest.approx(140 / 150)
     # two recordings, each grouped on its own: pooled, the swapped patterns would make the groups impure
-    assert group_purity(np.r_[x, x], np.r_[y, (y + 1) % 3], np.repeat([0, 1], 150)) == 1.0
+    recording = np.repeat([0, 1], 150)
+    assert group_purity(cut_groups(np.r_[x, x], 3, recording), np.r_[y, (y + 1) % 3], recording) == 1.0

@@ -59,7 +59,7 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     """For each weight: held-out-only EMG->text R@1 / MRR and the generalised curve (all candidates); with
     the windows' channel ``pattern`` and ``recording``, also the held-out-only figures after naming each
     recording's groups of held-out windows (:mod:`myosem_rt.groups`), both directions."""
-    from myosem_rt.groups import grouped_scores
+    from myosem_rt.groups import cut_groups, group_purity, grouped_scores
     from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
 
     col = {int(c): i for i, c in enumerate(ids)}
@@ -68,20 +68,18 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     muscle = muscle_scores(z, head, vectors)
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
-    if pattern is not None:
-        from myosem_rt.groups import group_purity
-
+    if pattern is not None:  # one cut of each recording's held-out windows, named under every weight
+        held_rec = None if recording is None else recording[unseen]
+        group = cut_groups(pattern[unseen], int(only.sum()), held_rec, seed)
         out["groups"] = []
-        out["group_purity"] = group_purity(pattern[unseen], y[unseen],
-                                           None if recording is None else recording[unseen], seed)
+        out["group_purity"] = group_purity(group, y[unseen], held_rec)
     for w in WEIGHTS:
         scores = (1.0 - w) * text + w * muscle
         e2t = emg_to_text_scores(scores[unseen][:, only], y[unseen], ids[only], n_resamples=0)
         out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"])})
         out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
         if pattern is not None:
-            grouped = grouped_scores(scores[unseen][:, only], pattern[unseen],
-                                     None if recording is None else recording[unseen], seed)
+            grouped = grouped_scores(scores[unseen][:, only], group, held_rec)
             g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
             t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
             out["groups"].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),

@@ -285,7 +285,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`)."""
     import numpy as np
 
-    from myosem_rt.groups import grouped_scores
+    from myosem_rt.groups import cut_groups, grouped_scores
     from myosem_rt.retrieval import (
         emg_to_text,
         emg_to_text_scores,
@@ -293,6 +293,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         text_to_emg,
         text_to_emg_scores,
     )
+    from myosem_rt.text_encoder import l2_normalize
 
     z, labels, datasets, left_out, spec, pooled, pattern, recording = embed_files(
         model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
@@ -335,10 +336,9 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
             # each recording's held-out windows grouped by channel pattern, each group named by its mean
             # cosine (myosem_rt/groups.py: transductive, uses the unlabelled windows, never a label)
             held_z = z[unseen]
-            cosine = (held_z / np.linalg.norm(held_z, axis=1, keepdims=True)) @ (
-                protos / np.linalg.norm(protos, axis=1, keepdims=True)).T
-            grouped = grouped_scores((model.rank(held_z)[0] if posterior else cosine)[:, only],
-                                     pattern[unseen], recording[unseen], seed)
+            scores = model.rank(held_z)[0] if posterior else l2_normalize(held_z) @ l2_normalize(protos).T
+            group = cut_groups(pattern[unseen], int(only.sum()), recording[unseen], seed)
+            grouped = grouped_scores(scores[:, only], group, recording[unseen])
             result["emg_to_text_held_out_only_grouped"] = emg_to_text_scores(
                 grouped, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
             result["text_to_emg_held_out_only_grouped"] = text_to_emg_scores(
