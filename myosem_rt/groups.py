@@ -30,13 +30,24 @@ N_INIT = 10
 MAX_ITER = 100
 
 
-def channel_pattern(x: np.ndarray) -> np.ndarray:
-    """(N, C) level-free activation pattern of filtered windows ``x`` (N, W, C): log MAV per channel less
-    its mean over the channels (a stronger or weaker contraction of the same gesture shifts every channel's
-    log MAV alike)."""
+def log_mav(x: np.ndarray) -> np.ndarray:
+    """(N, C) log mean absolute value per channel of filtered windows ``x`` (N, W, C): Hudgins' first
+    block (:func:`myosem_rt.profile.features.hudgins`)."""
     x = np.asarray(x)
-    mav = hudgins(x)[:, : x.shape[2]].astype(np.float64)  # Hudgins' first block: log MAV per channel
-    return mav - mav.mean(axis=1, keepdims=True)
+    return hudgins(x)[:, : x.shape[2]].astype(np.float64)
+
+
+def channel_pattern(x: np.ndarray) -> np.ndarray:
+    """(N, C) level-free activation pattern of filtered windows ``x`` (N, W, C): :func:`log_mav` less its
+    mean over the channels (a stronger or weaker contraction of the same gesture shifts every channel's log
+    MAV alike)."""
+    return level_free(log_mav(x))
+
+
+def level_free(features: np.ndarray) -> np.ndarray:
+    """:func:`log_mav` features (N, C) less their mean over the channels (:func:`channel_pattern`)."""
+    features = np.asarray(features, dtype=np.float64)
+    return features - features.mean(axis=1, keepdims=True)
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = N_INIT,

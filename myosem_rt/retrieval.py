@@ -227,15 +227,19 @@ def generalised_curve(z: np.ndarray, labels: np.ndarray, prototypes: np.ndarray,
 
 
 def generalised_curve_scores(scores: np.ndarray, labels: np.ndarray, proto_ids: Sequence[int],
-                             held_out: Sequence[int], gammas: Sequence[float] = STACKING_GAMMAS
-                             ) -> dict[str, Any]:
-    """:func:`generalised_curve` from ready-made (N, K) scores (columns in ``proto_ids`` order)."""
+                             held_out: Sequence[int], gammas: Sequence[float] = STACKING_GAMMAS,
+                             novelty: np.ndarray | None = None, beta: float = 0.0) -> dict[str, Any]:
+    """:func:`generalised_curve` from ready-made (N, K) scores (columns in ``proto_ids`` order). With each
+    window's ``novelty`` (N,) (:mod:`myosem_rt.novelty`), ``beta * novelty`` is added to every held-out
+    class's score before stacking: a window unlike the wearer's known gestures leans to the new ones."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     ids = np.asarray(proto_ids, dtype=np.int64)
     cos = np.asarray(scores, dtype=np.float64)
     true_col = _proto_columns(labels, ids)
     seen_col = ~np.isin(ids, list(held_out))
     unseen_row = np.isin(labels, list(held_out))
+    if novelty is not None and beta:
+        cos = cos + float(beta) * np.asarray(novelty, dtype=np.float64)[:, None] * ~seen_col
     rows = {"gamma": [], "held_out": [], "seen": [], "harmonic": []}
     for g in gammas:
         r1 = ranks_of_true(cos - float(g) * seen_col, true_col) == 1

@@ -4,8 +4,17 @@ Why: what separates MyoSem from a gesture classifier is that a gesture described
 nobody trained on, can still be ranked (issue 17). ``myosem query`` already searches EMG for any text; this
 is the other direction at run time: ``myosem live --describe "NAME=DESCRIPTION"`` adds the description's
 text embedding as one more candidate prototype, and every hop is ranked against the model's classes and
-the typed ones by the same cosine. How often such a gesture wins against its trained siblings is what
-issue 17 measures (docs/results.md, "Held-out classes"); this view only makes it available.
+the typed ones by the same cosine, plus an ``offset`` on the typed ones. Why the offset: a gesture no one
+trained on scores below its trained siblings on its own windows (its EMG was never pulled to its
+description), so by the cosine alone it is almost never shown; calibrated stacking (Chao et al., ECCV 2016)
+adds one constant to the new candidates. Its default (config ``live.describe_offset``) is the offset
+``myosem bench zeroshot`` chooses on held-out 3DC folds (README, "Held-out gestures").
+
+A gesture of the action catalogue (``--describe thumb_up``: an action id of ``myosem_rt/vocab/actions.yaml``,
+its canonical description used) also gets its anatomy: its prototype is moved toward the model's trained
+actions that drive the same forearm muscles (:mod:`myosem_rt.anatomy`), which on the held-out folds finds
+new gestures more often than the wording alone; a free description has no muscle entry and keeps its
+text embedding.
 
 A :class:`TypedCandidates` is a model view (the contract of :class:`~myosem_rt.model.MyoSemModel` that the
 engine, outputs and window use): the EMG encoder is the model's, the candidates are its prototypes plus
@@ -16,55 +25,103 @@ over the enrolled classes, not cosines; a profile takes a new gesture by enrolli
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from myosem_rt.anatomy import DEFAULT_WEIGHT
 from myosem_rt.errors import ConfigError
 from myosem_rt.text_encoder import l2_normalize
 
 
-def parse_typed(values: Sequence[str], option: str = "--describe") -> list[tuple[str, str]]:
-    """``["Thumb tap=Tapping the thumb on the index finger", ...]`` -> [(name, description)], or a
-    one-line :class:`ConfigError`."""
-    out: list[tuple[str, str]] = []
+class Typed(NamedTuple):
+    """One typed gesture: its name, its description and, for a catalogue action, the action's id."""
+
+    name: str
+    description: str
+    action: str = ""
+
+
+def parse_typed(values: Sequence[str], option: str = "--describe") -> list[Typed]:
+    """``["Thumb tap=Tapping the thumb on the index finger", "thumb_up", ...]`` -> [:class:`Typed`] (a value
+    without ``=`` is an action id of the catalogue, described by its canonical description), or a one-line
+    :class:`ConfigError`."""
+    from myosem_rt.vocab import load_actions
+
+    out: list[Typed] = []
     for value in values:
         name, sep, text = str(value).partition("=")
         name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
+        if not sep:
+            actions = load_actions()
+            if name not in actions:
+                raise ConfigError(f"{option} {value!r}: expected NAME=DESCRIPTION (what the hand does, in "
+                                  "words) or an action id of the catalogue (myosem_rt/vocab/actions.yaml)")
+            typed = Typed(name, actions[name].t2, name)
+        elif not name or not text:
             raise ConfigError(f"{option} {value!r}: expected NAME=DESCRIPTION (what the hand does, in words)")
-        if name.lower() in {n.lower() for n, _ in out}:
-            raise ConfigError(f"{option}: gesture {name!r} given twice")
-        out.append((name, text))
+        else:
+            typed = Typed(name, text)
+        if typed.name.lower() in {t.name.lower() for t in out}:
+            raise ConfigError(f"{option}: gesture {typed.name!r} given twice")
+        out.append(typed)
     return out
 
 
 class TypedCandidates:
     """``model`` with the typed gestures as extra candidates (module docstring)."""
 
-    def __init__(self, model: Any, typed: Sequence[tuple[str, str]], encoder: Any) -> None:
+    def __init__(self, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
+                 offset: float = 0.0, anatomy_weight: float = DEFAULT_WEIGHT) -> None:
         if getattr(model, "score_kind", "cosine") != "cosine":
             raise ConfigError("--describe ranks by the model's cosine; with --profile, enrol the new gesture "
                               "by its description instead (Enrol… or myosem enrol --new NAME=DESCRIPTION)")
-        taken = {n.lower() for n in model.class_names}
-        clash = [n for n, _ in typed if n.lower() in taken]
+        typed = [Typed(*t) for t in typed]
+        taken = {n.lower() for n in model.class_names} | {a for a in getattr(model, "actions", []) if a}
+        clash = [t.name for t in typed if t.name.lower() in taken or t.action in taken]
         if clash:
             raise ConfigError(f"--describe: {', '.join(clash)} is a class of the model already")
         self.base_model = model
-        z = l2_normalize(np.asarray(encoder.encode([t for _, t in typed]), dtype=np.float32))
+        z = l2_normalize(np.asarray(encoder.encode([t.description for t in typed]), dtype=np.float32))
         start = int(max(model.class_ids)) + 1
         self.class_ids = np.concatenate([np.asarray(model.class_ids, np.int64),
                                          np.arange(start, start + len(typed), dtype=np.int64)])
-        self.class_names = [*model.class_names, *(n for n, _ in typed)]
-        self.descriptions = [*model.descriptions, *(t for _, t in typed)]
-        self.actions = [*getattr(model, "actions", [""] * len(model.class_names)), *([""] * len(typed))]
+        self.class_names = [*model.class_names, *(t.name for t in typed)]
+        self.descriptions = [*model.descriptions, *(t.description for t in typed)]
+        self.actions = [*getattr(model, "actions", [""] * len(model.class_names)), *(t.action for t in typed)]
         self.prototypes = np.vstack([np.asarray(model.prototypes, np.float32), z])
-        self.typed = list(typed)
+        #: names of the typed gestures whose prototype took their anatomy (:func:`_with_anatomy`)
+        self.anatomical = _with_anatomy(self, len(model.class_ids), anatomy_weight)
+        self.typed = typed
+        #: (K + typed,) added to the cosines: 0 for the model's classes, ``offset`` for the typed ones
+        self.offsets = np.r_[np.zeros(len(model.class_ids)), np.full(len(typed), float(offset))].astype(
+            np.float32)
 
     def __getattr__(self, name: str) -> Any:  # the rest (layout, encoder, session state): the model's
         return getattr(self.__dict__["base_model"], name)
 
     def rank(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine scores (N, K + typed) against every candidate and their order, best first."""
-        scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T
+        """Scores (N, K + typed) against every candidate (cosine, plus the offset for the typed ones) and
+        their order, best first."""
+        scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T + self.offsets
         return scores, np.argsort(-scores, axis=1, kind="stable")
+
+
+def _with_anatomy(view: TypedCandidates, n_model: int, weight: float) -> list[str]:
+    """Move the prototype of each typed catalogue action that has a muscle entry toward the model's actions
+    that drive the same muscles (:func:`myosem_rt.anatomy.anatomical_prototypes`), in place; needs a muscle
+    entry for every class of the model (else nothing moves). The names of those moved."""
+    from myosem_rt.anatomy import anatomical_prototypes
+    from myosem_rt.vocab.muscles import load_muscles
+
+    table = load_muscles()
+    moved = [i for i in range(n_model, len(view.actions)) if view.actions[i] in table.actions]
+    base = table.vectors(view.actions[:n_model])
+    if not moved or base is None or weight == 0:
+        return []
+    rows = [*range(n_model), *moved]
+    vectors = np.vstack([base, table.vectors([view.actions[i] for i in moved])])
+    known = np.arange(len(rows)) < n_model
+    view.prototypes[moved] = anatomical_prototypes(view.prototypes[rows], vectors, known, weight)[n_model:]
+    return [view.class_names[i] for i in moved]
+

@@ -40,6 +40,20 @@ def test_typed_gesture_is_one_more_cosine_candidate() -> None:
     result = LiveEngine(view, LiveSettings.from_config({})).step(Window())
     assert len(result.scores) == k + 1
 
+    # calibrated stacking at run time: the offset lifts the typed gesture's cosine and nothing else
+    lifted = TypedCandidates(model, [TAP], encoder, offset=0.3).rank(z)[0]
+    np.testing.assert_allclose(lifted[:, k], scores[:, k] + 0.3, atol=1e-5)
+    np.testing.assert_allclose(lifted[:, :k], scores[:, :k], atol=1e-6)
+
+
+def test_describe_offset_default_and_bad_value() -> None:
+    from myosem_rt.live.engine import LiveSettings
+
+    assert LiveSettings.from_config({}).describe_offset == pytest.approx(0.32)  # config.yaml's bench choice
+    assert LiveSettings.from_config({}, describe_offset=0.0).describe_offset == 0.0
+    with pytest.raises(ConfigError, match="describe_offset"):
+        LiveSettings.from_config({}, describe_offset=-0.1)
+
 
 def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> None:
     for values, message in ((["no equals sign"], "expected NAME=DESCRIPTION"), (["a=", "b=c"], "expected"),
@@ -54,3 +68,36 @@ def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> 
     assert "expected NAME=DESCRIPTION" in capsys.readouterr().err
     assert cli.main(["-q", "live", "--name", "nobody", "--profile", "p", "--describe", "a=b"]) == 2
     assert "enrol" in capsys.readouterr().err
+    assert cli.main(["-q", "live", "--name", "nobody", "--describe", "a=b", "--describe-offset", "-1"]) == 2
+    assert "describe_offset" in capsys.readouterr().err
+
+
+def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
+    """``--describe thumb_up`` on the 3DC model (which never saw a thumbs-up): the catalogue's description,
+    and a prototype moved toward the trained actions that drive the same muscles (myosem_rt/anatomy.py);
+    a free description stays where its words put it."""
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.vocab import load_actions
+
+    typed = parse_typed(["thumb_up", "thumb tap=" + TAP[1]])
+    assert typed[0] == ("thumb_up", load_actions()["thumb_up"].t2, "thumb_up") and typed[1].action == ""
+    model = MyoSemModel.load("3dc-armband")
+    encoder = TextEncoder.load(model.text_dir)
+    view = TypedCandidates(model, typed, encoder)
+    assert view.anatomical == ["thumb_up"]
+    k = len(model.class_ids)
+    words = encoder.encode([typed[0].description, TAP[1]])
+    words = words / np.linalg.norm(words, axis=1, keepdims=True)
+    assert float(view.prototypes[k] @ words[0]) < 0.99  # moved by its anatomy
+    np.testing.assert_allclose(view.prototypes[k + 1], words[1], atol=1e-5)  # a free text is not
+    np.testing.assert_allclose(np.linalg.norm(view.prototypes, axis=1), 1.0, atol=1e-5)
+    # thumb up closes the fingers and extends the thumb: nearer power grip than its wording alone is
+    grip = model.prototypes[model.actions.index("hand_close")]
+    assert float(view.prototypes[k] @ grip) > float(words[0] @ grip)
+    plain = TypedCandidates(model, typed, encoder, anatomy_weight=0.0)
+    assert plain.anatomical == [] and np.allclose(plain.prototypes[k], words[0], atol=1e-5)
+    with pytest.raises(ConfigError, match="class of the model already"):
+        TypedCandidates(model, parse_typed(["hand_close"]), encoder)
+    with pytest.raises(ConfigError, match="action id of the catalogue"):
+        parse_typed(["thumbs_upp"])

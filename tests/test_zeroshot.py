@@ -209,6 +209,23 @@ def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1 and rows[0]["gamma"] == 0.1
 
 
+def test_novelty_rows_choose_beta_and_gamma_together_on_other_folds() -> None:
+    from train.zeroshot import _muscle_rows
+
+    def curve(h: list[float]) -> dict:
+        return {"gamma": [0.0, 0.1], "held_out": h, "seen": h, "harmonic": h}
+
+    # folds 2 and 3 are best at beta 0.2, gamma 0.1; fold 1 at beta 0, gamma 0
+    best_late = [curve([0.1, 0.2]), curve([0.3, 0.9])]
+    heads = [{"weights": [0.0], "held_out_only": [{"R@1": 0.5, "MRR": 0.5}], "novelty_betas": [0.0, 0.2],
+              "generalised": [curve([0.1, 0.2])], "novelty_generalised": [g]}
+             for g in ([curve([0.6, 0.1]), curve([0.1, 0.1])], best_late, best_late)]
+    rows = _muscle_rows(heads, [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3, "x", novelty=True)["folds"]
+    assert (rows[0]["beta"], rows[0]["gamma"], rows[0]["stacked harmonic"]) == (0.2, 0.1, 0.1)
+    assert (rows[1]["beta"], rows[1]["gamma"]) == (0.2, 0.1)  # folds 1 and 3 favour it on average
+    assert rows[0]["plain harmonic"] == 0.6  # beta 0, gamma 0: the method as it ranks
+
+
 def test_group_rows_choose_the_weight_on_other_folds_or_take_the_given_one() -> None:
     from train.zeroshot import _group_rows
 
@@ -245,14 +262,21 @@ def test_muscle_head_figures_name_groups_of_each_recording() -> None:
 
 def test_paired_lines_compare_the_headline_row_fold_by_fold() -> None:
     from train.loso import fold_row
-    from train.zeroshot import PAIRED_FIGURE, _paired_lines
+    from train.zeroshot import _paired_lines
+
+    figure = "emg_to_text_held_out_only R@1"
 
     def row(title: str, values: list[float]) -> dict:
-        return fold_row(title, [{PAIRED_FIGURE: v} for v in values])
+        return fold_row(title, [{figure: v} for v in values])
 
     results = {"lda-grouped": row("LDA", [0.5, 0.6, 0.4]), "myosem-grouped": row("Mine", [0.7, 0.65, 0.5]),
-               "late": fold_row("Late", [None, {PAIRED_FIGURE: 0.1}, None])}
-    lines = _paired_lines(results)
+               "late": fold_row("Late", [None, {figure: 0.1}, None])}
+    lines = _paired_lines(results, figure)
     assert any(line.startswith("| LDA | +0.117 | 0.044 | 2.6 | 3/3 |") for line in lines)
     assert not any("Late" in line for line in lines)  # an incomplete method is not compared
-    assert _paired_lines({"lda": row("LDA", [0.5])}) == []  # no MyoSem-RT row: nothing
+    assert _paired_lines({"lda": row("LDA", [0.5])}, figure) == []  # no MyoSem-RT row: nothing
+    # the generalised figure against its own headline row (with the novelty where there is one)
+    harmonic = {"lda-anatomy-novelty": fold_row("LDA", [{"stacked harmonic": v} for v in (0.3, 0.4)]),
+                "myosem-anatomy-novelty": fold_row("Mine", [{"stacked harmonic": v} for v in (0.5, 0.5)])}
+    assert any("harmonic" in line for line in _paired_lines(harmonic, "stacked harmonic"))
+    assert any(line.startswith("| LDA | +0.150 |") for line in _paired_lines(harmonic, "stacked harmonic"))

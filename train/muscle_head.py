@@ -31,6 +31,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: weights of the windows' novelty added to the held-out classes' scores (:mod:`myosem_rt.novelty`); each
+#: with the whole stacking curve, the pair chosen on other folds (:mod:`train.zeroshot`)
+NOVELTY_BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 RIDGE = 1.0
 TRAIN_WINDOWS_PER_FILE = 200
 RESULT_FILE = "muscle_head.json"
@@ -55,31 +58,61 @@ def muscle_scores(z: np.ndarray, weights: np.ndarray, vectors: np.ndarray) -> np
 
 def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarray, prototypes: np.ndarray,
             ids: np.ndarray, vectors: np.ndarray, held_out: list[int], pattern: np.ndarray | None = None,
-            recording: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
-    """For each weight: held-out-only EMG->text R@1 / MRR and the generalised curve (all candidates); with
-    the windows' channel ``pattern`` and ``recording``, also the held-out-only figures after naming each
-    recording's groups of held-out windows (:mod:`myosem_rt.groups`), both directions."""
-    from myosem_rt.groups import cut_groups, group_purity, grouped_scores
-    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
+            recording: np.ndarray | None = None, seed: int = 0,
+            novelty: np.ndarray | None = None) -> dict[str, Any]:
+    """For each weight of the head: held-out-only EMG->text R@1 / MRR / text->EMG R@1 and the generalised
+    curve (all candidates); with the windows' channel ``pattern`` and ``recording``, also the held-out-only
+    figures after naming each recording's groups of held-out windows (:mod:`myosem_rt.groups`), both
+    directions; with each window's ``novelty`` (:mod:`myosem_rt.novelty`), the generalised curve for every
+    beta of :data:`NOVELTY_BETAS` (``novelty_generalised``: per weight, per beta). The same figures for the
+    held-out actions' anatomical prototypes (:mod:`myosem_rt.anatomy`, no fitted head) under ``anatomy``,
+    per anatomy weight."""
+    from myosem_rt.anatomy import anatomical_prototypes
+    from myosem_rt.groups import cut_groups, group_purity
 
     col = {int(c): i for i, c in enumerate(ids)}
     head = fit(z_train, vectors[[col[int(c)] for c in y_train]])
     text = _unit(z) @ _unit(prototypes).T
     muscle = muscle_scores(z, head, vectors)
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
-    out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
-    if pattern is not None:  # one cut of each recording's held-out windows, named under every weight
+    group, extra = None, {}
+    if pattern is not None:  # one cut of each recording's held-out windows, named under every score mix
         held_rec = None if recording is None else recording[unseen]
         group = cut_groups(pattern[unseen], int(only.sum()), held_rec, seed)
+        extra["group_purity"] = group_purity(group, y[unseen], held_rec)
+    mixes = [(1.0 - w) * text + w * muscle for w in WEIGHTS]
+    out = _family(mixes, y, ids, held_out, group, recording, novelty, seed)
+    anatomy = [_unit(z) @ _unit(anatomical_prototypes(prototypes, vectors, ~only, w)).T for w in WEIGHTS]
+    return {**out, **extra, "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelty, seed)}
+
+
+def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: list[int],
+            group: np.ndarray | None, recording: np.ndarray | None, novelty: np.ndarray | None,
+            seed: int) -> dict[str, Any]:
+    """:func:`figures` of one family of (N, K) score matrices, one per weight of :data:`WEIGHTS`."""
+    from myosem_rt.groups import grouped_scores
+    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
+
+    only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
+    out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
+    if group is not None:
         out["groups"] = []
-        out["group_purity"] = group_purity(group, y[unseen], held_rec)
-    for w in WEIGHTS:
-        scores = (1.0 - w) * text + w * muscle
-        e2t = emg_to_text_scores(scores[unseen][:, only], y[unseen], ids[only], n_resamples=0)
-        out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"])})
+    if novelty is not None:
+        out["novelty_betas"], out["novelty_generalised"] = list(NOVELTY_BETAS), []
+    held_rec = None if recording is None else recording[unseen]
+    for scores in mixes:
+        held = scores[unseen][:, only]
+        e2t = emg_to_text_scores(held, y[unseen], ids[only], n_resamples=0)
+        t2e = text_to_emg_scores(held, y[unseen], ids[only], seed=seed)
+        out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]),
+                                     "text_to_emg R@1": float(t2e["R@1"])})
         out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
-        if pattern is not None:
-            grouped = grouped_scores(scores[unseen][:, only], group, held_rec)
+        if novelty is not None:
+            out["novelty_generalised"].append([generalised_curve_scores(scores, y, ids, held_out,
+                                                                        novelty=novelty, beta=b)
+                                               for b in NOVELTY_BETAS])
+        if group is not None:
+            grouped = grouped_scores(held, group, held_rec)
             g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
             t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
             out["groups"].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),
@@ -93,6 +126,8 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
     text space) on class-disjoint split ``sp``: fitted on the training windows, scored on the test windows
     the model's own evaluation used. None when an action of the vocabulary has no muscle entry."""
     from myosem_rt.commands.eval import embed_files
+    from myosem_rt.groups import level_free
+    from myosem_rt.novelty import recording_novelty
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.vocab.muscles import load_muscles
 
@@ -103,12 +138,16 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
         log.warning("%s: an action of %s has no entry in muscles.yaml; no muscle head", model_dir,
                     model.vocabulary)
         return None
-    z_train, y_train, *_ = embed_files(model, model_dir, sp.train_files, config, mask=sp.train_mask,
-                                       max_windows_per_file=TRAIN_WINDOWS_PER_FILE, seed=0)
+    train = embed_files(model, model_dir, sp.train_files, config, mask=sp.train_mask,
+                        max_windows_per_file=TRAIN_WINDOWS_PER_FILE, seed=0, patterns=True)
     test = embed_files(model, model_dir, sp.test_files, config, mask=sp.test_mask,
                        max_windows_per_file=test_windows_per_file, seed=seed, patterns=True)
-    return figures(z_train, y_train, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
-                   sorted(sp.held_out_classes), test.pattern, test.recording, seed)
+    # each test window's novelty against the same wearer's training windows (one recording, both sides)
+    test_index = {Path(f): i for i, f in enumerate(sp.test_files)}
+    train_rec = np.array([test_index.get(Path(sp.train_files[int(r)]), -1) for r in train.recording])
+    novelty = recording_novelty(train.log_mav, train.labels, train_rec, test.log_mav, test.recording)
+    return figures(train.z, train.labels, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
+                   sorted(sp.held_out_classes), level_free(test.log_mav), test.recording, seed, novelty)
 
 
 def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -120,7 +159,7 @@ def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[st
     cached = model_dir / RESULT_FILE
     if cached.is_file():
         result = json.loads(cached.read_text(encoding="utf-8"))
-        if "group_purity" in result:  # older files lack the grouped figures: computed again
+        if "anatomy" in result:  # older files lack the newer figures: computed again
             return result
     model = MyoSemModel.load(str(model_dir))
     manifest = model.manifest

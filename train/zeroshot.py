@@ -9,8 +9,13 @@ train and test every method on the same windows:
   alone (the label-only text baseline), and any ablation config given with ``--ablate``;
 - the baselines (default ``lda`` = Hudgins TD + LDA, ``cnn-bilstm``), each with a linear projection into
   the same frozen prototypes (:mod:`train.baselines.run`);
-- ``MyoSem-RT + muscle groups``: the ``myosem`` model with its muscle-group head (:mod:`train.muscle_head`),
-  whose weight is chosen on the other folds like gamma;
+- ``... + muscle groups``: every method with a muscle-group head fitted on its training windows
+  (:mod:`train.muscle_head`), whose weight is chosen on the other folds like gamma;
+- ``... + anatomy``: every method with the held-out actions' anatomical prototypes (:mod:`myosem_rt.anatomy`:
+  the trained prototypes that drive the same muscles, mixed with the held-out text prototype; weight chosen
+  on the other folds); ``+ anatomy + novelty`` adds each window's novelty against the wearer's known
+  gestures to the held-out classes' scores in the generalised setting (:mod:`myosem_rt.novelty`; beta and
+  gamma chosen together on the other folds);
 - ``..., grouped``: every method with its muscle head, after transductive grouping: each test recording's
   held-out windows are cut into as many groups as held-out descriptions by their channel pattern, and each
   group is named by the description its windows score best on together (:mod:`myosem_rt.groups`); held-out
@@ -118,32 +123,46 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
                              **_generalised(m["generalised"], gamma)})
         out[key] = fold_row(title, per_fold)
     n = range(1, len(folds) + 1)
-    for b in baselines:  # the baselines get the same head (train.baselines.run records it)
-        records = [read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {} for i in n]
-        heads = [r.get("muscle_head") for r in records]
-        if any(h is not None for h in heads):
-            out[f"{b}-muscles"] = _muscle_rows(heads, [r.get("metrics") for r in records],
-                                               f"{TITLES[b]} + projection + muscle groups")
-    heads = [read_record(runs / f"fold{i}" / "myosem" / muscle_head.RESULT_FILE) for i in n]
-    if any(h is not None for h in heads):
-        out["myosem-muscles"] = _muscle_rows(heads, [run_metrics(runs / f"fold{i}" / "myosem/manifest.json")
-                                                     for i in n], "**MyoSem-RT + muscle groups**")
+    # the muscle-group head for every method that has one (the baselines' records hold theirs), then the
+    # same with the windows' novelty (myosem_rt/novelty.py) in the generalised setting
+    heads = {b: [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("muscle_head") for i in n]
+             for b in baselines}
+    manifests = {b: [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("metrics") for i in n]
+                 for b in baselines}
+    titles = {b: f"{TITLES[b]} + projection + muscle groups" for b in baselines}
+    for run in (TEXT_BASELINE, "myosem"):
+        heads[run] = [read_record(runs / f"fold{i}" / run / muscle_head.RESULT_FILE) for i in n]
+        manifests[run] = [run_metrics(runs / f"fold{i}" / run / "manifest.json") for i in n]
+    titles[TEXT_BASELINE] = "Text baseline: base MiniLM, labels only + muscle groups"
+    titles["myosem"] = "**MyoSem-RT + muscle groups**"
+    for run, hs in heads.items():
+        if any(h is not None for h in hs):
+            out[f"{run}-muscles"] = _muscle_rows(hs, manifests[run], titles[run])
+    # the held-out actions' anatomical prototypes (myosem_rt/anatomy.py), then with the novelty too
+    anatomy = {run: [None if h is None else h.get("anatomy") for h in hs] for run, hs in heads.items()}
+    for run, hs in anatomy.items():
+        if any(h is not None for h in hs):
+            out[f"{run}-anatomy"] = _muscle_rows(hs, manifests[run], titles[run].replace(
+                "muscle groups", "anatomy"))
+    for run, hs in anatomy.items():
+        if any(h is not None and "novelty_generalised" in h for h in hs):
+            out[f"{run}-anatomy-novelty"] = _muscle_rows(hs, manifests[run], titles[run].replace(
+                "muscle groups", "anatomy + novelty"), novelty=True)
     # transductive grouping (myosem_rt.groups): every method that has a head gets it, at the weight the
     # other folds choose; MyoSem-RT also without the muscle groups (weight 0), the grouping's own share
     for b in baselines:
-        heads_b = [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("muscle_head")
-                   for i in n]
-        if any(h is not None and "groups" in h for h in heads_b):
-            out[f"{b}-grouped"] = _group_rows(heads_b, f"{TITLES[b]} + projection + muscle groups, grouped")
-    text_heads = [read_record(runs / f"fold{i}" / TEXT_BASELINE / muscle_head.RESULT_FILE) for i in n]
+        if any(h is not None and "groups" in h for h in heads[b]):
+            out[f"{b}-grouped"] = _group_rows(heads[b], f"{TITLES[b]} + projection + muscle groups, grouped")
+    text_heads = heads[TEXT_BASELINE]
     if any(h is not None and "groups" in h for h in text_heads):
         out[f"{TEXT_BASELINE}-grouped-text"] = _group_rows(
             text_heads, "Text baseline: base MiniLM, labels only, grouped (text cosine alone)", weight=0.0)
         out[f"{TEXT_BASELINE}-grouped"] = _group_rows(
             text_heads, "Text baseline: base MiniLM, labels only + muscle groups, grouped")
-    if any(h is not None and "groups" in h for h in heads):
-        out["myosem-grouped-text"] = _group_rows(heads, "MyoSem-RT, grouped (text cosine alone)", weight=0.0)
-        out["myosem-grouped"] = _group_rows(heads, "**MyoSem-RT + muscle groups, grouped**")
+    if any(h is not None and "groups" in h for h in heads["myosem"]):
+        out["myosem-grouped-text"] = _group_rows(heads["myosem"], "MyoSem-RT, grouped (text cosine alone)",
+                                                 weight=0.0)
+        out["myosem-grouped"] = _group_rows(heads["myosem"], "**MyoSem-RT + muscle groups, grouped**")
     return out
 
 
@@ -170,23 +189,37 @@ def _group_rows(heads: list[dict[str, Any] | None], title: str,
 
 
 def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None],
-                 title: str) -> dict[str, Any]:
+                 title: str, novelty: bool = False) -> dict[str, Any]:
     """A method with its muscle-group head (:mod:`train.muscle_head`): per fold, the weight with the best
-    mean held-out-only R@1 on the *other* folds, then gamma on the other folds' curves at that weight.
-    text->EMG is the plain method's (the head ranks descriptions for a window, not windows for a text)."""
+    mean held-out-only R@1 on the *other* folds, then gamma on the other folds' curves at that weight; with
+    ``novelty``, gamma and the novelty's beta together (:mod:`myosem_rt.novelty`), on the other folds.
+    ``heads``: each fold's :func:`train.muscle_head.figures` (or its ``anatomy`` family); text->EMG ranks
+    the windows by the same scores (the plain method's where an older record lacks it)."""
     per_fold: list[dict[str, float] | None] = []
+    key = "novelty_generalised" if novelty else "generalised"
     for k, head in enumerate(heads):
-        others = [h for j, h in enumerate(heads) if j != k and h is not None]
-        if head is None or not others or manifests[k] is None:
+        others = [h for j, h in enumerate(heads) if j != k and h is not None and key in h]
+        if head is None or key not in head or not others or manifests[k] is None:
             per_fold.append(None)
             continue
         r1 = np.mean([[f["R@1"] for f in h["held_out_only"]] for h in others], axis=0)
         w = int(np.argmax(r1))
-        gamma = choose_gammas([head["generalised"][w], *(h["generalised"][w] for h in others)])[0]
+        t2e = head["held_out_only"][w].get("text_to_emg R@1",
+                                           manifests[k]["text_to_emg_held_out_only"]["R@1"])
         row = {"emg_to_text_held_out_only R@1": head["held_out_only"][w]["R@1"],
                "emg_to_text_held_out_only MRR": head["held_out_only"][w]["MRR"],
-               "text_to_emg_held_out_only R@1": float(manifests[k]["text_to_emg_held_out_only"]["R@1"]),
-               "weight": float(head["weights"][w]), **_generalised(head["generalised"][w], gamma)}
+               "text_to_emg_held_out_only R@1": float(t2e),
+               "weight": float(head["weights"][w])}
+        if novelty:  # (beta, gamma) with the best mean harmonic mean over the other folds
+            grid = np.mean([[c["harmonic"] for c in h[key][w]] for h in others], axis=0)
+            b, g = np.unravel_index(int(np.argmax(grid)), grid.shape)
+            curve = head[key][w][b]
+            row.update(beta=float(head["novelty_betas"][b]),
+                       **_generalised(curve, float(curve["gamma"][g])))
+            row.update({f"plain {k}": v for k, v in _at(head[key][w][0], 0.0).items()})
+        else:
+            gamma = choose_gammas([head[key][w], *(h[key][w] for h in others)])[0]
+            row.update(_generalised(head[key][w], gamma))
         per_fold.append(row)
     return fold_row(title, per_fold)
 
@@ -232,7 +265,8 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
                  + (f"{f['stacked harmonic']:.3f} ({f['gamma']:.2f})" if "gamma" in f else "-")
                  for f in r["folds"]]
         lines.append(f"| {r['title']} | {' | '.join(cells)} |")
-    lines += _paired_lines(results)
+    lines += _paired_lines(results, "emg_to_text_held_out_only R@1")
+    lines += _paired_lines(results, "stacked harmonic")
     # the channel patterns' own figure, the same for every method: per fold, from any row that has it
     purity = [next((f["group_purity"] for r in results.values() if (f := r["folds"][i]) is not None
                     and f.get("group_purity") is not None), None) for i in range(len(folds))]
@@ -245,32 +279,37 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: the figure and the MyoSem-RT rows (best first) that :func:`_paired_lines` compares every method against
-PAIRED_FIGURE = "emg_to_text_held_out_only R@1"
-HEADLINE = ("myosem-grouped", "myosem-muscles", "myosem")
+#: per figure compared fold by fold (:func:`_paired_lines`): its name in the report and the MyoSem-RT rows
+#: (best first) every method is compared against
+PAIRED = {"emg_to_text_held_out_only R@1": ("held-out-only EMG→text R@1",
+                                            ("myosem-grouped", "myosem-muscles", "myosem")),
+          "stacked harmonic": ("generalised harmonic mean", ("myosem-anatomy-novelty", "myosem-anatomy",
+                                                             "myosem-muscles", "myosem"))}
 
 
-def _paired_lines(results: dict[str, Any]) -> list[str]:
-    """Markdown: MyoSem-RT's headline row minus every other method, fold by fold (held-out-only EMG->text
-    R@1): mean, its standard error over folds and the folds won. Why: the methods share each fold's split
-    and windows, so the fold-to-fold spread (the ± above) is mostly the split's difficulty; the paired
-    difference says whether one method is ahead beyond that noise (about 2 standard errors or more)."""
-    key = next((k for k in HEADLINE if k in results and results[k]["complete"]), None)
+def _paired_lines(results: dict[str, Any], figure: str) -> list[str]:
+    """Markdown: MyoSem-RT's headline row minus every other method, fold by fold (``figure``, a key of
+    :data:`PAIRED`): mean, its standard error over folds and the folds won. Why: the methods share each
+    fold's split and windows, so the fold-to-fold spread (the ± above) is mostly the split's difficulty; the
+    paired difference says whether one method is ahead beyond that noise (about 2 standard errors or
+    more)."""
+    name, headline = PAIRED[figure]
+    key = next((k for k in headline if k in results and results[k]["complete"]), None)
     if key is None:
         return []
-    mine = [f[PAIRED_FIGURE] for f in results[key]["folds"]]
+    mine = [f[figure] for f in results[key]["folds"]]
     rows = []
     for other, r in results.items():
-        if other == key or not r["complete"] or any(PAIRED_FIGURE not in f for f in r["folds"]):
+        if other == key or not r["complete"] or any(figure not in f for f in r["folds"]):
             continue
-        d = np.asarray(mine) - [f[PAIRED_FIGURE] for f in r["folds"]]
+        d = np.asarray(mine) - [f[figure] for f in r["folds"]]
         se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
         ratio = d.mean() / se if se > 0 else float("inf")
         rows.append(f"| {r['title']} | {d.mean():+.3f} | {se:.3f} | {ratio:.1f} "
                     f"| {int((d > 0).sum())}/{d.size} |")
     if not rows:
         return []
-    return ["", f"Paired per fold: {results[key]['title']} minus each method, held-out-only EMG→text R@1 "
+    return ["", f"Paired per fold: {results[key]['title']} minus each method, {name} "
             "(the methods share each fold's split and windows):", "",
             "| method | mean difference | standard error | mean / se | folds ahead |",
             "|---|---|---|---|---|", *rows]

@@ -171,9 +171,10 @@ class Embedded(NamedTuple):
     left_out: int  #: windows a profile could not score (classes it does not know)
     spec: Any  #: the WindowSpec
     context_scores: Any = None  #: (N, K) scores pooled over the model's context, or None
-    #: with ``patterns=True``: (N, C) channel patterns (:func:`myosem_rt.groups.channel_pattern`) and (N,)
-    #: the index in ``files`` of each window's recording, for naming groups of one wearer's windows
-    pattern: Any = None
+    #: with ``patterns=True``: (N, C) log MAV per channel (:func:`myosem_rt.groups.log_mav`; its level-free
+    #: channel pattern groups one wearer's windows, its distance to the wearer's known gestures is their
+    #: novelty, :mod:`myosem_rt.novelty`) and (N,) the index in ``files`` of each window's recording
+    log_mav: Any = None
     recording: Any = None
 
 
@@ -215,7 +216,7 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     embeddings are kept). With ``activity_fraction`` every window is encoded, so session statistics and the
     context see the whole stream as they do live, and those whose activity shows their cue are returned.
     ``context``: "model" (the model's own, if any), None (none) or a :class:`ContextSpec`; never with
-    ``max_windows_per_file`` (a subsample is not a stream). ``patterns``: also each window's channel pattern
+    ``max_windows_per_file`` (a subsample is not a stream). ``patterns``: also each window's log MAV
     and recording (:class:`Embedded`)."""
     import numpy as np
 
@@ -261,9 +262,9 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
         z_parts.append(z[scored])
         label_parts.append(ws.label[scored])
         if patterns:
-            from myosem_rt.groups import channel_pattern
+            from myosem_rt.groups import log_mav
 
-            pattern_parts.append(channel_pattern(ws.x[scored]))
+            pattern_parts.append(log_mav(ws.x[scored]))
             recording_parts.append(np.full(int(scored.sum()), len(recording_parts)))
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
     if labels.size == 0:
@@ -285,7 +286,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`)."""
     import numpy as np
 
-    from myosem_rt.groups import cut_groups, grouped_scores
+    from myosem_rt.groups import cut_groups, grouped_scores, level_free
     from myosem_rt.retrieval import (
         emg_to_text,
         emg_to_text_scores,
@@ -295,7 +296,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     )
     from myosem_rt.text_encoder import l2_normalize
 
-    z, labels, datasets, left_out, spec, pooled, pattern, recording = embed_files(
+    z, labels, datasets, left_out, spec, pooled, log_mav, recording = embed_files(
         model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
         activity_fraction=activity_fraction, context=context, patterns=bool(held_out))
     ids = np.asarray(model.class_ids, dtype=np.int64)
@@ -337,7 +338,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
             # cosine (myosem_rt/groups.py: transductive, uses the unlabelled windows, never a label)
             held_z = z[unseen]
             scores = model.rank(held_z)[0] if posterior else l2_normalize(held_z) @ l2_normalize(protos).T
-            group = cut_groups(pattern[unseen], int(only.sum()), recording[unseen], seed)
+            group = cut_groups(level_free(log_mav[unseen]), int(only.sum()), recording[unseen], seed)
             grouped = grouped_scores(scores[:, only], group, recording[unseen])
             result["emg_to_text_held_out_only_grouped"] = emg_to_text_scores(
                 grouped, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)

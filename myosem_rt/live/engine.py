@@ -87,6 +87,8 @@ class LiveSettings:
     dwell_ms: float = 0.0
     hold_ms: float = 0.0
     context: str = "model"  #: "model": the model's activity context (myosem_rt/context.py); "off": none
+    #: added to the cosine of each gesture typed with ``--describe`` (myosem_rt/typed.py)
+    describe_offset: float = 0.0
 
     def reject_below(self, score_kind: str) -> float:
         """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
@@ -106,7 +108,8 @@ class LiveSettings:
                 min_score=float(values["min_score"]), min_margin=float(values["min_margin"]),
                 results_name=str(values["results_name"]), min_posterior=float(values["min_posterior"]),
                 dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]),
-                context=str(values.get("context", "model")))
+                context=str(values.get("context", "model")),
+                describe_offset=float(values.get("describe_offset", 0.0)))
         if s.context not in ("model", "off"):
             raise ConfigError(f"live.context must be 'model' or 'off', got {s.context!r}")
         if s.smoothing not in ("ema", "majority"):
@@ -116,6 +119,9 @@ class LiveSettings:
         if s.majority_hops < 1 or s.top_k < 1:
             raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
                               f"{s.top_k}")
+        if not 0.0 <= s.describe_offset < 2.0:
+            raise ConfigError(f"live.describe_offset (--describe-offset) must be in [0, 2), got "
+                              f"{s.describe_offset:g}")
         if not (s.dwell_ms >= 0.0 and s.hold_ms >= 0.0):
             raise ConfigError(f"live.dwell_ms and live.hold_ms must be >= 0, got {s.dwell_ms:g}, "
                               f"{s.hold_ms:g}")

@@ -1,0 +1,88 @@
+"""A window's novelty against the wearer's known gestures (myosem_rt/novelty.py), its use as a bias
+correction in the generalised setting (myosem_rt/retrieval.py), and that on a real 3DC recording the test
+windows of gestures never trained on are more novel than those of the trained ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myosem_rt.novelty import KnownGestures, recording_novelty
+
+
+def _auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a positive window scores above a negative one (ties count half)."""
+    pos, neg = score[positive], score[~positive]
+    return float((pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean())
+
+
+def _gestures(means: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    y = np.repeat(np.arange(len(means)), n)
+    return means[y] + rng.normal(scale=0.2, size=(len(y), means.shape[1])), y
+
+
+def test_known_windows_sit_near_zero_and_new_ones_far_above() -> None:
+    rng = np.random.default_rng(0)
+    means = rng.normal(scale=2.0, size=(4, 6))
+    x, y = _gestures(means, 60, rng)
+    known = KnownGestures.fit(x[y < 3], y[y < 3])
+    held, new = _gestures(means[:3], 40, rng)[0], x[y == 3]
+    assert abs(float(np.median(known.novelty(held)))) < 0.3  # as close as the known windows themselves
+    assert float(known.novelty(new).min()) > float(np.quantile(known.novelty(held), 0.99))
+    # the scale is the wearer's own: a band with twice the spread gives the same novelty
+    assert np.allclose(KnownGestures.fit(2 * x[y < 3], y[y < 3]).novelty(2 * new), known.novelty(new))
+
+
+def test_each_recording_is_measured_against_its_own_known_gestures() -> None:
+    """Two wearers whose known gestures are each other's new one: pooled, nothing would look new."""
+    rng = np.random.default_rng(1)
+    means = rng.normal(scale=2.0, size=(3, 5))
+    a, ya = _gestures(means, 30, rng)
+    b, yb = _gestures(means, 30, rng)
+    known = np.r_[a[ya < 2], b[yb > 0]]
+    labels = np.r_[ya[ya < 2], yb[yb > 0]]
+    known_rec = np.r_[np.zeros((ya < 2).sum()), np.ones((yb > 0).sum())]
+    test = np.r_[means[[2, 0]], means[[2, 0]]]
+    rec = np.array([0, 0, 1, 1])
+    nov = recording_novelty(known, labels, known_rec, test, rec)
+    assert nov[0] > 2 and nov[1] < 1  # wearer 0 never made gesture 2
+    assert nov[3] > 2 and nov[2] < 1  # wearer 1 never made gesture 0
+    assert np.array_equal(recording_novelty(known, labels, known_rec, test, rec + 5), np.zeros(4))  # unknown
+
+
+def test_too_few_windows_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="2 or more windows"):
+        KnownGestures.fit(np.zeros((3, 4)), np.array([0, 1, 2]))
+
+
+def test_novelty_moves_new_gestures_ahead_of_their_trained_siblings() -> None:
+    """Generalised setting: a held-out class scores a little below its trained sibling on every window;
+    stacking alone cannot tell the windows apart, novelty can."""
+    from myosem_rt.retrieval import generalised_curve_scores
+
+    labels = np.repeat([0, 1], 50)  # class 1 held out, column 0 its trained sibling
+    scores = np.c_[np.full(100, 0.6), np.full(100, 0.5)]
+    novelty = np.where(labels == 1, 1.0, -0.5)
+    plain = generalised_curve_scores(scores, labels, [0, 1], [1])
+    assert max(plain["harmonic"]) == 0.0  # whatever gamma: all windows go one way
+    with_novelty = generalised_curve_scores(scores, labels, [0, 1], [1], novelty=novelty, beta=0.2)
+    assert with_novelty["harmonic"][0] == 1.0  # gamma 0: 0.5 + 0.2 > 0.6 and 0.5 - 0.1 < 0.6
+
+
+@pytest.mark.realdata
+def test_unseen_gestures_of_a_real_wearer_are_more_novel(threedc_file: Path) -> None:
+    """3DC: known gestures from repetitions 1-4 of all but ulnar deviation, pronation and pinch grip; on
+    repetitions 5-8 the windows of those three are more novel than the known gestures' own windows."""
+    from myosem_rt.config import load_config
+    from myosem_rt.groups import log_mav
+    from myosem_rt.windowing import load_windows
+
+    ws = load_windows([threedc_file], load_config())
+    held = np.isin(ws.label, [3, 6, 10])
+    train = ~held & (ws.repetition <= 4)
+    test = ws.repetition >= 5
+    known = KnownGestures.fit(log_mav(ws.x[train]), ws.label[train])
+    nov = known.novelty(log_mav(ws.x[test]))
+    assert _auroc(nov, held[test]) > 0.7
