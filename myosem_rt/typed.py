@@ -125,3 +125,30 @@ def _with_anatomy(view: TypedCandidates, n_model: int, weight: float) -> list[st
     view.prototypes[moved] = anatomical_prototypes(view.prototypes[rows], vectors, known, weight)[n_model:]
     return [view.class_names[i] for i in moved]
 
+
+
+class QueryText:
+    """A text encoder for ``myosem query``: a catalogue action id (``thumb_up``) is embedded as ``--describe``
+    would rank it -- the model's own prototype for an action it trained on, else the action's description
+    placed by its anatomy (:class:`TypedCandidates`) -- and any other text by ``encoder`` as it is."""
+
+    def __init__(self, model: Any, encoder: Any, anatomy_weight: float = DEFAULT_WEIGHT) -> None:
+        self.model, self.encoder, self.anatomy_weight = model, encoder, anatomy_weight
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        from myosem_rt.vocab import load_actions
+
+        actions = load_actions()
+        rows = []
+        for text in texts:
+            key = str(text).strip()
+            if key not in actions or getattr(self.model, "score_kind", "cosine") != "cosine":
+                rows.append(l2_normalize(np.asarray(self.encoder.encode([text]), dtype=np.float32))[0])
+            elif key in list(getattr(self.model, "actions", [])):
+                row = list(self.model.actions).index(key)
+                rows.append(np.asarray(self.model.prototypes, np.float32)[row])
+            else:
+                view = TypedCandidates(self.model, [Typed(key, actions[key].t2, key)], self.encoder,
+                                       anatomy_weight=self.anatomy_weight)
+                rows.append(view.prototypes[-1])
+        return np.stack(rows)

@@ -101,3 +101,18 @@ def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
         TypedCandidates(model, parse_typed(["hand_close"]), encoder)
     with pytest.raises(ConfigError, match="action id of the catalogue"):
         parse_typed(["thumbs_upp"])
+
+
+def test_query_text_embeds_an_action_id_as_live_ranks_it(capsys: pytest.CaptureFixture) -> None:
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.typed import QueryText
+
+    model = MyoSemModel.load("3dc-armband")
+    encoder = TextEncoder.load(model.text_dir)
+    q = QueryText(model, encoder).encode(["hand_close", "thumb_up", TAP[1]])
+    np.testing.assert_allclose(q[0], model.prototypes[model.actions.index("hand_close")], atol=1e-6)
+    placed = TypedCandidates(model, parse_typed(["thumb_up"]), encoder).prototypes[-1]
+    np.testing.assert_allclose(q[1], placed, atol=1e-6)
+    text = encoder.encode([TAP[1]])[0]
+    np.testing.assert_allclose(q[2], text / np.linalg.norm(text), atol=1e-5)
