@@ -127,6 +127,9 @@ def test_eval_uses_the_models_windows_and_filters(myo_file: Path) -> None:
 def test_held_out_classes_reported(data_dir: Path) -> None:
     model = _random_model(11, n_channels=10, fs=1000.0, window=200, hop=50, patch=25, vocabulary="3dc")
     from myosem_rt.protocols import split
+    from myosem_rt.vocab import load_vocabulary
+
+    model.actions = [c.action for c in sorted(load_vocabulary("3dc").classes, key=lambda c: c.class_id)]
 
     sp = split("3dc-class", data_dir, subjects=[1])
     result = eval_cmd.evaluate(model, "m", sp.test_files, CONFIG, mask=sp.test_mask,
@@ -149,6 +152,10 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     assert grouped["n"] == held and result["text_to_emg_held_out_only_grouped"]["n_queries"] == 3
     assert (np.asarray(grouped["confusion"]["counts"]).sum(axis=0) > 0).all()
     assert "EMG->text h-o grp" in eval_cmd.format_table(result)
+    # the held-out actions placed by their muscles too (myosem_rt/anatomy.py): other prototypes, same windows
+    anatomy = result["emg_to_text_held_out_only_anatomy"]
+    assert anatomy["n"] == held and result["text_to_emg_held_out_only_anatomy"]["n_queries"] == 3
+    assert "EMG->text h-o anat" in eval_cmd.format_table(result)
     gen = result["generalised"]  # seen and held-out compete: the calibrated-stacking curve
     assert gen["gamma"][0] == 0.0
     assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])

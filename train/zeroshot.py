@@ -163,6 +163,10 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
         out["myosem-grouped-text"] = _group_rows(heads["myosem"], "MyoSem-RT, grouped (text cosine alone)",
                                                  weight=0.0)
         out["myosem-grouped"] = _group_rows(heads["myosem"], "**MyoSem-RT + muscle groups, grouped**")
+    for run, hs in anatomy.items():  # grouped with the anatomical prototypes naming the groups
+        if any(h is not None and "groups" in h for h in hs):
+            out[f"{run}-anatomy-grouped"] = _group_rows(
+                hs, titles[run].replace("muscle groups", "anatomy").replace("**", "") + ", grouped")
     return out
 
 

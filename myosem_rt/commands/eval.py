@@ -283,7 +283,9 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     score only those whose activity shows the cued gesture), and compute both directions; with an activity
     context (``context``, as :func:`embed_files`) also EMG -> text on the context-pooled scores. With
     ``held_out`` classes also the held-out-only figures after grouping each recording's held-out windows
-    (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`)."""
+    (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`) and, where every action has a muscle entry,
+    with the held-out actions placed by their anatomy (``..._held_out_only_anatomy``,
+    :mod:`myosem_rt.anatomy`)."""
     import numpy as np
 
     from myosem_rt.groups import cut_groups, grouped_scores, level_free
@@ -344,9 +346,29 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                 grouped, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
             result["text_to_emg_held_out_only_grouped"] = text_to_emg_scores(
                 grouped, labels[unseen], ids[only], episodes=episodes, seed=seed)
+            anatomy = None if posterior else _anatomical(model, protos, ~np.isin(ids, list(held_out)))
+            if anatomy is not None:  # the held-out actions placed by their muscles (myosem_rt/anatomy.py)
+                result["emg_to_text_held_out_only_anatomy"] = emg_to_text(
+                    z[unseen], labels[unseen], anatomy[only], ids[only], n_resamples=n_resamples, seed=seed)
+                result["text_to_emg_held_out_only_anatomy"] = text_to_emg(
+                    z[unseen], labels[unseen], anatomy[only], ids[only], episodes=episodes, seed=seed)
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
     return result
+
+
+def _anatomical(model: Any, protos: Any, known: Any) -> Any:
+    """The prototypes with each action not ``known`` placed by its muscles too
+    (:func:`myosem_rt.anatomy.anatomical_prototypes`, default weight), or None when an action of the model
+    has no muscle entry."""
+    from myosem_rt.anatomy import anatomical_prototypes
+    from myosem_rt.vocab.muscles import load_muscles
+
+    actions = list(getattr(model, "actions", None) or [])
+    vectors = load_muscles().vectors(actions) if len(actions) == len(protos) else None
+    if vectors is None:
+        return None
+    return anatomical_prototypes(protos, vectors, known)
 
 
 def _row(name: str, figures: dict[str, Any], spread: str, keys: Sequence[str]) -> str:
@@ -380,6 +402,9 @@ def format_table(result: dict[str, Any]) -> str:
         if "emg_to_text_held_out_only_grouped" in result:  # older manifests lack it
             lines += _row("EMG->text h-o grp", result["emg_to_text_held_out_only_grouped"], "std", keys)
             lines += _row("text->EMG h-o grp", result["text_to_emg_held_out_only_grouped"], "se", keys)
+        if "emg_to_text_held_out_only_anatomy" in result:
+            lines += _row("EMG->text h-o anat", result["emg_to_text_held_out_only_anatomy"], "std", keys)
+            lines += _row("text->EMG h-o anat", result["text_to_emg_held_out_only_anatomy"], "se", keys)
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "
