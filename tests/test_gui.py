@@ -119,6 +119,10 @@ def test_query_highlights_matching_segments(live: Any) -> None:
     assert "EMG → text for segment" in live.query_panel.ranking.text()
     truths = {live._truth_name(live.query.truth(i)) for i in range(len(segments))}
     assert "Wrist Flexion" in truths, truths
+    # an action id of the catalogue is searched by the model's own prototype for it (myosem_rt/typed.py)
+    live.run_query("wrist_flexion")
+    truths = {live._truth_name(live.query.truth(i)) for i in range(len(live.query.segments))}
+    assert "Wrist Flexion" in truths, truths
     live.run_query("   ")
     assert "type a description" in live.query_panel.ranking.text()
 

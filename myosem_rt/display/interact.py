@@ -70,7 +70,10 @@ class GestureQuery:
         t, z, _, truth = self.worker.history_arrays()
         if t.size == 0:
             raise InteractionError("gesture query: no hops in the history yet")
-        text_z = self.encoder().encode([text])[0]
+        from myosem_rt.typed import QueryText
+
+        # an action id of the catalogue is searched as live --describe ranks it (its anatomy, if new)
+        text_z = QueryText(self.worker.model, self.encoder()).encode([text])[0]
         self.text, self._z, self._truth = text, z, truth
         self.segments = match(text_z, t, z, self.worker.hop_s, threshold=self.threshold, top=self.top)
         return self.segments
