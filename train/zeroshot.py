@@ -123,8 +123,8 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
                              **_generalised(m["generalised"], gamma)})
         out[key] = fold_row(title, per_fold)
     n = range(1, len(folds) + 1)
-    # the muscle-group head for every method that has one (the baselines' records hold theirs), then the
-    # same with the windows' novelty (myosem_rt/novelty.py) in the generalised setting
+    # every method's muscle-group figures (train/muscle_head.py; the baselines' records hold theirs): the
+    # fitted head, the anatomical prototypes, those with the windows' novelty (generalised), then grouped
     heads = {b: [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("muscle_head") for i in n]
              for b in baselines}
     manifests = {b: [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("metrics") for i in n]
@@ -138,7 +138,8 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
     for run, hs in heads.items():
         if any(h is not None for h in hs):
             out[f"{run}-muscles"] = _muscle_rows(hs, manifests[run], titles[run])
-    # the held-out actions' anatomical prototypes (myosem_rt/anatomy.py), then with the novelty too
+    # the held-out actions' anatomical prototypes (myosem_rt/anatomy.py), then with the novelty
+    # (myosem_rt/novelty.py) in the generalised setting
     anatomy = {run: [None if h is None else h.get("anatomy") for h in hs] for run, hs in heads.items()}
     for run, hs in anatomy.items():
         if any(h is not None for h in hs):
