@@ -72,7 +72,8 @@ class TypedCandidates:
     """``model`` with the typed gestures as extra candidates (module docstring)."""
 
     def __init__(self, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
-                 offset: float = 0.0, anatomy_weight: float = DEFAULT_WEIGHT) -> None:
+                 offset: float = 0.0, anatomy_weight: float = DEFAULT_WEIGHT,
+                 anatomy_offset: float | None = None) -> None:
         if getattr(model, "score_kind", "cosine") != "cosine":
             raise ConfigError("--describe ranks by the model's cosine; with --profile, enrol the new gesture "
                               "by its description instead (Enrol… or myosem enrol --new NAME=DESCRIPTION)")
@@ -94,8 +95,11 @@ class TypedCandidates:
         self.anatomical = _with_anatomy(self, len(model.class_ids), anatomy_weight)
         self.typed = typed
         #: (K + typed,) added to the cosines: 0 for the model's classes, ``offset`` for the typed ones
-        self.offsets = np.r_[np.zeros(len(model.class_ids)), np.full(len(typed), float(offset))].astype(
-            np.float32)
+        #: (``anatomy_offset``, when given, for those placed by their anatomy)
+        placed = set(self.anatomical)
+        self.offsets = np.r_[np.zeros(len(model.class_ids)),
+                             [float(anatomy_offset if anatomy_offset is not None and t.name in placed
+                                    else offset) for t in typed]].astype(np.float32)
 
     def __getattr__(self, name: str) -> Any:  # the rest (layout, encoder, session state): the model's
         return getattr(self.__dict__["base_model"], name)
@@ -152,3 +156,32 @@ class QueryText:
                                        anatomy_weight=self.anatomy_weight)
                 rows.append(view.prototypes[-1])
         return np.stack(rows)
+
+
+class _Without:
+    """``model`` without the classes not in ``keep`` (a model view: the rest is the model's)."""
+
+    def __init__(self, model: Any, keep: np.ndarray) -> None:
+        self.base_model = model
+        self.class_ids = np.asarray(model.class_ids, np.int64)[keep]
+        self.prototypes = np.asarray(model.prototypes, np.float32)[keep]
+        self.class_names = [n for n, k in zip(model.class_names, keep, strict=True) if k]
+        self.descriptions = [d for d, k in zip(model.descriptions, keep, strict=True) if k]
+        self.actions = [a for a, k in zip(model.actions, keep, strict=True) if k]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["base_model"], name)
+
+
+def typed_back(model: Any, held_out: Sequence[int], encoder: Any, offset: float,
+               anatomy_offset: float | None = None) -> tuple[TypedCandidates, np.ndarray]:
+    """A held-out model as a user meets its held-out classes live: the model without them, each typed back
+    with ``--describe ACTION`` (its catalogue sentence, its anatomy, the offsets). Returns the view and the
+    class id each of its columns stands for, so that ``myosem eval`` scores the run-time path itself."""
+    ids = np.asarray(model.class_ids, np.int64)
+    keep = ~np.isin(ids, list(held_out))
+    actions = [model.actions[int(np.flatnonzero(ids == c)[0])] for c in held_out]
+    view = TypedCandidates(_Without(model, keep), parse_typed(actions), encoder, offset,
+                           anatomy_offset=anatomy_offset)
+    return view, np.r_[ids[keep], np.asarray(list(held_out), np.int64)]
+

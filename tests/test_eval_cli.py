@@ -302,3 +302,35 @@ def test_eval_prints_the_confusion_matrix_and_plots_it(monkeypatch: pytest.Monke
         assert _main(monkeypatch, centroid_model, ["--data", str(ciil_train), "--plot", str(bad)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0] and len(centroid_model.seen_x) == encoded, err
+
+
+@pytest.mark.realdata
+def test_held_out_classes_typed_back_as_live_ranks_them(data_dir: Path) -> None:
+    """With a text encoder, eval also scores the run-time path: the held-out classes typed back by their
+    action ids (myosem_rt/typed.py), offsets from config; seen and held-out R@1 and their harmonic mean."""
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.protocols import split
+    from myosem_rt.vocab import load_vocabulary
+
+    shipped = MyoSemModel.load("3dc-armband")
+    projection = np.random.default_rng(1).normal(size=(10, shipped.dim))
+
+    class TextModel(FakeModel):  # embeddings in the shipped text space, so typed descriptions compare
+        def encode(self, x: np.ndarray, desc: np.ndarray) -> np.ndarray:
+            z = super().encode(x, desc) @ projection
+            return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    model = TextModel(np.asarray(shipped.prototypes), list(range(11)), n_channels=10, fs=1000.0, window=200,
+                      hop=50, patch=25, vocabulary="3dc", centre=np.zeros(10))
+    model.text_dir, model.descriptions = shipped.text_dir, list(shipped.descriptions)
+    model.class_names = list(shipped.class_names)
+    model.actions = [c.action for c in sorted(load_vocabulary("3dc").classes, key=lambda c: c.class_id)]
+    sp = split("3dc-class", data_dir, subjects=[1])
+    result = eval_cmd.evaluate(model, "m", sp.test_files, CONFIG, mask=sp.test_mask,
+                               held_out=sp.held_out_classes, max_windows_per_file=200, episodes=5,
+                               n_resamples=5)
+    typed = result["generalised_typed"]
+    assert typed["offset"] == pytest.approx(0.32) and typed["anatomy_offset"] == pytest.approx(0.25)
+    assert sorted(typed["anatomical"]) == sorted(model.actions[c] for c in sp.held_out_classes)
+    assert 0.0 <= typed["held_out"] <= 1.0 and 0.0 <= typed["seen"] <= 1.0
+    assert "held-out classes typed back" in eval_cmd.format_table(result)

@@ -116,3 +116,23 @@ def test_query_text_embeds_an_action_id_as_live_ranks_it(capsys: pytest.CaptureF
     np.testing.assert_allclose(q[1], placed, atol=1e-6)
     text = encoder.encode([TAP[1]])[0]
     np.testing.assert_allclose(q[2], text / np.linalg.norm(text), atol=1e-5)
+
+
+def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
+    """``myosem eval`` scores the run-time path on a held-out model: the model without the held-out classes,
+    each typed back by its action id; a gesture placed by its anatomy gets the anatomy offset."""
+    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.typed import typed_back
+
+    model = MyoSemModel.load("3dc-armband")
+    view, columns = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), 0.32, 0.25)
+    assert len(view.class_ids) == len(model.class_ids)
+    assert sorted(columns.tolist()) == model.class_ids.tolist()
+    assert columns[-3:].tolist() == [3, 6, 10] and not np.isin(columns[:-3], [3, 6, 10]).any()
+    assert set(view.anatomical) == {model.actions[i] for i in (3, 6, 10)}  # each has muscles someone shares
+    np.testing.assert_allclose(view.offsets, [0.0] * 8 + [0.25] * 3)
+    free = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)
+    assert free.offsets[-1] == pytest.approx(0.32)  # a free description keeps the plain offset
+    assert LiveSettings.from_config({}).describe_offset_anatomy == pytest.approx(0.25)

@@ -354,7 +354,31 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                     z[unseen], labels[unseen], anatomy[only], ids[only], episodes=episodes, seed=seed)
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
+            if not posterior and getattr(model, "text_dir", None) is not None:
+                result["generalised_typed"] = _typed_back(model, z, labels, sorted(held_out), config)
     return result
+
+
+def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int],
+                config: dict[str, Any]) -> dict[str, Any]:
+    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids, as
+    ``myosem live --describe`` ranks them with the configured offsets
+    (:func:`myosem_rt.typed.typed_back`)."""
+    import numpy as np
+
+    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.typed import typed_back
+
+    live = LiveSettings.from_config(config)
+    view, columns = typed_back(model, held_out, TextEncoder.load(model.text_dir), live.describe_offset,
+                               live.describe_offset_anatomy)
+    right = columns[view.rank(z)[0].argmax(axis=1)] == labels
+    unseen = np.isin(labels, held_out)
+    u, s = float(right[unseen].mean()), float(right[~unseen].mean())
+    return {"held_out": u, "seen": s, "harmonic": 0.0 if u + s == 0 else 2 * u * s / (u + s),
+            "offset": live.describe_offset, "anatomy_offset": live.describe_offset_anatomy,
+            "anatomical": list(view.anatomical)}
 
 
 def _anatomical(model: Any, protos: Any, known: Any) -> Any:
@@ -405,6 +429,11 @@ def format_table(result: dict[str, Any]) -> str:
         if "emg_to_text_held_out_only_anatomy" in result:
             lines += _row("EMG->text h-o anat", result["emg_to_text_held_out_only_anatomy"], "std", keys)
             lines += _row("text->EMG h-o anat", result["text_to_emg_held_out_only_anatomy"], "se", keys)
+    if "generalised_typed" in result:  # the held-out classes typed back as live --describe ranks them
+        g = result["generalised_typed"]
+        lines += (f"held-out classes typed back (live --describe, offsets {g['offset']:g} / "
+                  f"{g['anatomy_offset']:g} with anatomy): held-out R@1 {g['held_out']:.3f}, seen R@1 "
+                  f"{g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}\n")
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "

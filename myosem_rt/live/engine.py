@@ -87,8 +87,10 @@ class LiveSettings:
     dwell_ms: float = 0.0
     hold_ms: float = 0.0
     context: str = "model"  #: "model": the model's activity context (myosem_rt/context.py); "off": none
-    #: added to the cosine of each gesture typed with ``--describe`` (myosem_rt/typed.py)
+    #: added to the cosine of each gesture typed with ``--describe`` (myosem_rt/typed.py): a free description,
+    #: and one placed by its anatomy (a catalogue action id)
     describe_offset: float = 0.0
+    describe_offset_anatomy: float = 0.0
 
     def reject_below(self, score_kind: str) -> float:
         """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
@@ -109,7 +111,8 @@ class LiveSettings:
                 results_name=str(values["results_name"]), min_posterior=float(values["min_posterior"]),
                 dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]),
                 context=str(values.get("context", "model")),
-                describe_offset=float(values.get("describe_offset", 0.0)))
+                describe_offset=float(values.get("describe_offset", 0.0)),
+                describe_offset_anatomy=float(values.get("describe_offset_anatomy", 0.0)))
         if s.context not in ("model", "off"):
             raise ConfigError(f"live.context must be 'model' or 'off', got {s.context!r}")
         if s.smoothing not in ("ema", "majority"):
@@ -119,9 +122,10 @@ class LiveSettings:
         if s.majority_hops < 1 or s.top_k < 1:
             raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
                               f"{s.top_k}")
-        if not 0.0 <= s.describe_offset < 2.0:
-            raise ConfigError(f"live.describe_offset (--describe-offset) must be in [0, 2), got "
-                              f"{s.describe_offset:g}")
+        for key in ("describe_offset", "describe_offset_anatomy"):
+            if not 0.0 <= getattr(s, key) < 2.0:
+                raise ConfigError(f"live.{key} (--describe-offset) must be in [0, 2), got "
+                                  f"{getattr(s, key):g}")
         if not (s.dwell_ms >= 0.0 and s.hold_ms >= 0.0):
             raise ConfigError(f"live.dwell_ms and live.hold_ms must be >= 0, got {s.dwell_ms:g}, "
                               f"{s.hold_ms:g}")
