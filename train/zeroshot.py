@@ -150,20 +150,18 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
             out[f"{run}-anatomy-novelty"] = _muscle_rows(hs, manifests[run], titles[run].replace(
                 "muscle groups", "anatomy + novelty"), novelty=True)
     # transductive grouping (myosem_rt.groups): every method that has a head gets it, at the weight the
-    # other folds choose; MyoSem-RT also without the muscle groups (weight 0), the grouping's own share
-    for b in baselines:
-        if any(h is not None and "groups" in h for h in heads[b]):
-            out[f"{b}-grouped"] = _group_rows(heads[b], f"{TITLES[b]} + projection + muscle groups, grouped")
-    text_heads = heads[TEXT_BASELINE]
-    if any(h is not None and "groups" in h for h in text_heads):
-        out[f"{TEXT_BASELINE}-grouped-text"] = _group_rows(
-            text_heads, "Text baseline: base MiniLM, labels only, grouped (text cosine alone)", weight=0.0)
-        out[f"{TEXT_BASELINE}-grouped"] = _group_rows(
-            text_heads, "Text baseline: base MiniLM, labels only + muscle groups, grouped")
-    if any(h is not None and "groups" in h for h in heads["myosem"]):
-        out["myosem-grouped-text"] = _group_rows(heads["myosem"], "MyoSem-RT, grouped (text cosine alone)",
-                                                 weight=0.0)
-        out["myosem-grouped"] = _group_rows(heads["myosem"], "**MyoSem-RT + muscle groups, grouped**")
+    # other folds choose; the text baseline and MyoSem-RT also by the text cosine alone (weight 0), the
+    # grouping's own share
+    text_only = {TEXT_BASELINE: "Text baseline: base MiniLM, labels only, grouped (text cosine alone)",
+                 "myosem": "MyoSem-RT, grouped (text cosine alone)"}
+    for run, hs in heads.items():
+        if not any(h is not None and "groups" in h for h in hs):
+            continue
+        if run in text_only:
+            out[f"{run}-grouped-text"] = _group_rows(hs, text_only[run], weight=0.0)
+        title = titles[run]
+        out[f"{run}-grouped"] = _group_rows(hs, f"{title[:-2]}, grouped**" if title.endswith("**")
+                                            else f"{title}, grouped")
     for run, hs in anatomy.items():  # grouped with the anatomical prototypes naming the groups
         if any(h is not None and "groups" in h for h in hs):
             out[f"{run}-anatomy-grouped"] = _group_rows(

@@ -364,19 +364,17 @@ def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int],
     """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids, as
     ``myosem live --describe`` ranks them with the configured offsets
     (:func:`myosem_rt.typed.typed_back`)."""
-    import numpy as np
-
     from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.retrieval import generalised_curve_scores
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import typed_back
 
     live = LiveSettings.from_config(config)
     view, columns = typed_back(model, held_out, TextEncoder.load(model.text_dir), live.describe_offset,
                                live.describe_offset_anatomy)
-    right = columns[view.rank(z)[0].argmax(axis=1)] == labels
-    unseen = np.isin(labels, held_out)
-    u, s = float(right[unseen].mean()), float(right[~unseen].mean())
-    return {"held_out": u, "seen": s, "harmonic": 0.0 if u + s == 0 else 2 * u * s / (u + s),
+    # the view's scores carry the offsets already: the generalised curve's point without stacking
+    curve = generalised_curve_scores(view.rank(z)[0], labels, columns, held_out, gammas=(0.0,))
+    return {**{k: curve[k][0] for k in ("held_out", "seen", "harmonic")},
             "offset": live.describe_offset, "anatomy_offset": live.describe_offset_anatomy,
             "anatomical": list(view.anatomical)}
 
