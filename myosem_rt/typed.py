@@ -16,6 +16,13 @@ actions that drive the same forearm muscles (:mod:`myosem_rt.anatomy`), which on
 new gestures more often than the wording alone; a free description has no muscle entry and keeps its
 text embedding.
 
+The wearer's own stream says more than one constant can: a window unlike the gestures the model keeps
+seeing on this band is likely a new one. With ``novelty`` (beta, config ``live.describe_novelty``) each
+hop's window is measured against the known gestures of the last two minutes of the stream, each window
+labelled by the model's best trained class (:class:`myosem_rt.novelty.StreamNovelty`, no labels, no
+enrolment), and ``beta * novelty`` is added to the typed gestures' scores; once that is fitted (after 10 s)
+the offsets are ``novelty_offsets`` instead, chosen with beta by the bench.
+
 A :class:`TypedCandidates` is a model view (the contract of :class:`~myosem_rt.model.MyoSemModel` that the
 engine, outputs and window use): the EMG encoder is the model's, the candidates are its prototypes plus
 the typed ones (ids after the model's largest). Not with a wearer's profile: its scores are posteriors
@@ -73,7 +80,8 @@ class TypedCandidates:
 
     def __init__(self, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
                  offset: float = 0.0, anatomy_weight: float = DEFAULT_WEIGHT,
-                 anatomy_offset: float | None = None) -> None:
+                 anatomy_offset: float | None = None, novelty: float = 0.0,
+                 novelty_offsets: tuple[float, float] | None = None) -> None:
         if getattr(model, "score_kind", "cosine") != "cosine":
             raise ConfigError("--describe ranks by the model's cosine; with --profile, enrol the new gesture "
                               "by its description instead (Enrol… or myosem enrol --new NAME=DESCRIPTION)")
@@ -97,18 +105,49 @@ class TypedCandidates:
         #: (K + typed,) added to the cosines: 0 for the model's classes, ``offset`` for the typed ones
         #: (``anatomy_offset``, when given, for those placed by their anatomy)
         placed = set(self.anatomical)
-        self.offsets = np.r_[np.zeros(len(model.class_ids)),
-                             [float(anatomy_offset if anatomy_offset is not None and t.name in placed
-                                    else offset) for t in typed]].astype(np.float32)
+
+        def offsets(free: float, anatomical: float | None) -> np.ndarray:
+            return np.r_[np.zeros(len(model.class_ids)),
+                         [float(anatomical if anatomical is not None and t.name in placed else free)
+                          for t in typed]].astype(np.float32)
+
+        self.offsets = offsets(offset, anatomy_offset)
+        #: the stream's novelty (module docstring): beta, the offsets used once it is fitted, the live state
+        self.novelty = float(novelty)
+        self.novelty_offsets = offsets(*(novelty_offsets or (offset, anatomy_offset)))
+        self.is_typed = np.arange(len(self.class_ids)) >= len(model.class_ids)
+        self.stream = None
+        if self.novelty > 0:
+            from myosem_rt.novelty import StreamNovelty
+
+            self.stream = StreamNovelty()
 
     def __getattr__(self, name: str) -> Any:  # the rest (layout, encoder, session state): the model's
         return getattr(self.__dict__["base_model"], name)
 
-    def rank(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rank(self, z: np.ndarray, novelty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores (N, K + typed) against every candidate (cosine, plus the offset for the typed ones) and
-        their order, best first."""
-        scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T + self.offsets
+        their order, best first; with each window's ``novelty`` (N,), the novelty offsets and beta times
+        the novelty on the typed ones instead."""
+        scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T
+        if novelty is None:
+            scores = scores + self.offsets
+        else:
+            lean = self.novelty * np.asarray(novelty, dtype=np.float32).reshape(-1, 1) * self.is_typed
+            scores = (scores + self.novelty_offsets + lean).astype(np.float32)
         return scores, np.argsort(-scores, axis=1, kind="stable")
+
+    def rank_window(self, z: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rank` of one live hop: its window's ``samples`` (W, C) join the stream's known gestures and
+        its novelty is used once they are fitted (the live engine calls this when a view has it)."""
+        if self.stream is None:
+            return self.rank(z)
+        from myosem_rt.groups import log_mav
+
+        n = len(self.base_model.class_ids)
+        cosine = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes[:n].T
+        value = self.stream.push(log_mav(np.asarray(samples)[None])[0], cosine[0])
+        return self.rank(z, None if value is None else np.array([value]))
 
 
 def _with_anatomy(view: TypedCandidates, n_model: int, weight: float) -> list[str]:
@@ -174,14 +213,20 @@ class _Without:
 
 
 def typed_back(model: Any, held_out: Sequence[int], encoder: Any, offset: float,
-               anatomy_offset: float | None = None) -> tuple[TypedCandidates, np.ndarray]:
+               anatomy_offset: float | None = None, novelty: float = 0.0,
+               novelty_offsets: tuple[float, float] | None = None,
+               free: bool = False) -> tuple[TypedCandidates, np.ndarray]:
     """A held-out model as a user meets its held-out classes live: the model without them, each typed back
-    with ``--describe ACTION`` (its catalogue sentence, its anatomy, the offsets). Returns the view and the
-    class id each of its columns stands for, so that ``myosem eval`` scores the run-time path itself."""
+    with ``--describe ACTION`` (its catalogue sentence, its anatomy, the offsets), or with ``free`` as
+    ``--describe ACTION=SENTENCE`` (a free description: no anatomy). Returns the view and the class id each
+    of its columns stands for, so that ``myosem eval`` scores the run-time path itself."""
     ids = np.asarray(model.class_ids, np.int64)
     keep = ~np.isin(ids, list(held_out))
     actions = [model.actions[int(np.flatnonzero(ids == c)[0])] for c in held_out]
-    view = TypedCandidates(_Without(model, keep), parse_typed(actions), encoder, offset,
-                           anatomy_offset=anatomy_offset)
+    typed = parse_typed(actions)
+    if free:
+        typed = [Typed(t.name, t.description) for t in typed]
+    view = TypedCandidates(_Without(model, keep), typed, encoder, offset,
+                           anatomy_offset=anatomy_offset, novelty=novelty, novelty_offsets=novelty_offsets)
     return view, np.r_[ids[keep], np.asarray(list(held_out), np.int64)]
 

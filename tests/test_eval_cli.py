@@ -333,4 +333,11 @@ def test_held_out_classes_typed_back_as_live_ranks_them(data_dir: Path) -> None:
     assert typed["offset"] == pytest.approx(0.32) and typed["anatomy_offset"] == pytest.approx(0.25)
     assert sorted(typed["anatomical"]) == sorted(model.actions[c] for c in sp.held_out_classes)
     assert 0.0 <= typed["held_out"] <= 1.0 and 0.0 <= typed["seen"] <= 1.0
-    assert "held-out classes typed back" in eval_cmd.format_table(result)
+    # with the stream's novelty (config live.describe_novelty), each recording labelled by the model
+    assert typed["novelty"]["beta"] == pytest.approx(0.5) and typed["novelty"]["offsets"] == [0.29, 0.18]
+    assert 0.0 <= typed["novelty"]["harmonic"] <= 1.0
+    free = result["generalised_typed_free"]  # typed back as free descriptions: no anatomy
+    assert free["anatomical"] == [] and "novelty" in free
+    table = eval_cmd.format_table(result)
+    assert "typed back by action id" in table and "typed back as free descriptions" in table
+    assert table.count("+ the stream's novelty") == 2

@@ -1,6 +1,7 @@
 """A window's novelty against the wearer's known gestures (myosem_rt/novelty.py), its use as a bias
 correction in the generalised setting (myosem_rt/retrieval.py), and that on a real 3DC recording the test
-windows of gestures never trained on are more novel than those of the trained ones."""
+windows of gestures never trained on are more novel than those of the trained ones -- with the wearer's
+labels, and from the unlabelled stream labelled by a model (offline and live forms)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myosem_rt.novelty import KnownGestures, recording_novelty
+from myosem_rt.novelty import (
+    KnownGestures,
+    StreamNovelty,
+    recording_novelty,
+    recording_stream_novelty,
+    stream_known,
+)
 
 
 def _auroc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -86,3 +93,72 @@ def test_unseen_gestures_of_a_real_wearer_are_more_novel(threedc_file: Path) -> 
     known = KnownGestures.fit(log_mav(ws.x[train]), ws.label[train])
     nov = known.novelty(log_mav(ws.x[test]))
     assert _auroc(nov, held[test]) > 0.7
+
+
+def _stream(rng: np.random.Generator, n: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three known gestures and a new one; a model's known-class scores: clear on the known gestures'
+    windows, unclear (two classes alike) on the new one's."""
+    means = rng.normal(scale=2.0, size=(4, 6))
+    x, y = _gestures(means, n, rng)
+    scores = np.eye(4)[y][:, :3] + rng.normal(scale=0.05, size=(len(y), 3))
+    scores[y == 3] = [0.5, 0.5, 0.0] + rng.normal(scale=0.05, size=((y == 3).sum(), 3))
+    return x, y, scores
+
+
+def test_the_stream_labelled_by_a_model_stands_for_the_known_gestures() -> None:
+    rng = np.random.default_rng(3)
+    x, y, scores = _stream(rng)
+    known = stream_known(x, scores)
+    assert known is not None and len(known.means) == 3  # the unclear half (the new gesture) left out
+    assert _auroc(known.novelty(x), y == 3) > 0.95
+    nov = recording_stream_novelty(x, scores, np.zeros(len(x)))
+    np.testing.assert_allclose(nov, known.novelty(x))
+    assert stream_known(x, np.c_[scores[:, :1], scores[:, :1]]) is None  # one gesture: nothing to fit
+    assert stream_known(x[:1], scores[:1]) is None
+    with pytest.raises(ValueError, match="share"):
+        stream_known(x, scores, share=0.0)
+
+
+def test_live_stream_novelty_waits_refits_and_forgets() -> None:
+    rng = np.random.default_rng(4)
+    x, y, scores = _stream(rng, 40)
+    order = rng.permutation(len(x))
+    live = StreamNovelty(span=100, refit=10, min_windows=30)
+    values = [live.push(x[i], scores[i]) for i in order]
+    assert all(v is None for v in values[:30]) and all(v is not None for v in values[30:])  # fitted at 30
+    first = live.known
+    assert len(order) == 160
+    new = np.flatnonzero(y[order] == 3)
+    late = [i for i in range(30, len(order)) if i in set(new)]
+    old = [i for i in range(30, len(order)) if i not in set(new)]
+    assert np.median([values[i] for i in late]) > np.median([values[i] for i in old]) + 1.0
+    assert len(live._features) == 100  # only the last span hops are kept
+    for i in order[:9]:
+        live.push(x[i], scores[i])
+    assert live.known is first  # 160 hops: last refitted at the 160th; the next at the 170th
+    live.push(x[order[9]], scores[order[9]])
+    assert live.known is not first
+    live.reset()
+    assert live.known is None and live.push(x[0], scores[0]) is None
+    with pytest.raises(ValueError, match="min_windows"):
+        StreamNovelty(span=10, min_windows=20)
+
+
+@pytest.mark.realdata
+def test_a_model_labelling_the_stream_finds_the_unseen_gestures(threedc_file: Path) -> None:
+    """3DC, repetitions 5-8: the shipped model's scores of all classes but ulnar deviation, pronation and
+    pinch grip label the stream (no labels used; the model did train on those three, their columns are
+    dropped); the windows of those three are the more novel."""
+    from myosem_rt.commands.eval import encode
+    from myosem_rt.config import load_config
+    from myosem_rt.groups import log_mav
+    from myosem_rt.model import MyoSemModel, trained_config
+    from myosem_rt.windowing import load_windows
+
+    model = MyoSemModel.load("3dc-armband")
+    ws = load_windows([threedc_file], trained_config(model, load_config()))
+    ws = ws.subset(ws.repetition >= 5)
+    known = ~np.isin(model.class_ids, [3, 6, 10])
+    scores = model.rank(encode(model, ws))[0][:, known]
+    nov = recording_stream_novelty(log_mav(ws.x), scores, np.zeros(len(ws)))
+    assert _auroc(nov, np.isin(ws.label, [3, 6, 10])) > 0.7

@@ -53,6 +53,9 @@ def test_describe_offset_default_and_bad_value() -> None:
     assert LiveSettings.from_config({}, describe_offset=0.0).describe_offset == 0.0
     with pytest.raises(ConfigError, match="describe_offset"):
         LiveSettings.from_config({}, describe_offset=-0.1)
+    s = LiveSettings.from_config({})  # the stream's novelty: the bench's beta and offsets
+    assert (s.describe_novelty, s.describe_novelty_offset, s.describe_novelty_offset_anatomy) == (
+        pytest.approx(0.5), pytest.approx(0.29), pytest.approx(0.18))
 
 
 def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> None:
@@ -70,6 +73,8 @@ def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> 
     assert "enrol" in capsys.readouterr().err
     assert cli.main(["-q", "live", "--name", "nobody", "--describe", "a=b", "--describe-offset", "-1"]) == 2
     assert "describe_offset" in capsys.readouterr().err
+    assert cli.main(["-q", "live", "--name", "nobody", "--describe", "a=b", "--describe-novelty", "-1"]) == 2
+    assert "describe_novelty" in capsys.readouterr().err
 
 
 def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
@@ -133,6 +138,53 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
     assert columns[-3:].tolist() == [3, 6, 10] and not np.isin(columns[:-3], [3, 6, 10]).any()
     assert set(view.anatomical) == {model.actions[i] for i in (3, 6, 10)}  # each has muscles someone shares
     np.testing.assert_allclose(view.offsets, [0.0] * 8 + [0.25] * 3)
+    words, _ = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), 0.32, 0.25, free=True)
+    assert words.anatomical == [] and words.descriptions[-3:] == view.descriptions[-3:]  # words alone
+    np.testing.assert_allclose(words.offsets, [0.0] * 8 + [0.32] * 3)
     free = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)
     assert free.offsets[-1] == pytest.approx(0.32)  # a free description keeps the plain offset
     assert LiveSettings.from_config({}).describe_offset_anatomy == pytest.approx(0.25)
+
+
+def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
+    """``live.describe_novelty``: until the stream's known gestures are fitted a hop is ranked with the plain
+    offsets; then with the novelty offsets plus beta x the window's novelty, on the typed gestures only."""
+    from myosem_rt.descriptors import patch_descriptors
+    from myosem_rt.live.engine import LiveEngine, LiveSettings
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.novelty import StreamNovelty
+    from myosem_rt.text_encoder import TextEncoder
+
+    model = MyoSemModel.load("3dc-armband")
+    view = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.3, novelty=0.5,
+                           novelty_offsets=(0.1, 0.05))
+    k = len(model.class_ids)
+    assert view.is_typed.tolist() == [False] * k + [True] and view.novelty_offsets[-1] == pytest.approx(0.1)
+    z = np.eye(view.prototypes.shape[1], dtype=np.float32)[:2]
+    plain = view.rank(z)[0]
+    lean = view.rank(z, np.array([2.0, -1.0]))[0]
+    np.testing.assert_allclose(lean[:, :k], plain[:, :k], atol=1e-6)
+    np.testing.assert_allclose(lean[:, k], plain[:, k] - 0.3 + 0.1 + 0.5 * np.array([2.0, -1.0]), atol=1e-5)
+
+    view.stream = StreamNovelty(span=200, refit=20, min_windows=30)
+    engine = LiveEngine(view, LiveSettings.from_config({}))
+    rng = np.random.default_rng(0)
+    rest = rng.normal(size=(model.window, model.n_channels)) * 5
+
+    class Window:
+        index, segment, timestamp = 0, 0, 0.0
+
+        def __init__(self, samples: np.ndarray) -> None:
+            self.samples = samples
+            self.descriptors = patch_descriptors(samples[None], model.patch)[0].astype(np.float32)
+
+    windows = [Window(rest * rng.uniform(0.2, 5.0, model.n_channels)) for _ in range(30)]
+    steps = [engine.step(w) for w in windows[:29]]
+    assert view.stream.known is None  # fewer hops than min_windows: the plain offsets
+    np.testing.assert_allclose(steps[0].scores, view.rank(steps[0].z)[0][0], atol=1e-5)
+    engine.step(windows[29])
+    assert view.stream.known is not None  # fitted at the 30th hop, used from the 31st
+    loud = Window(rest * 200)  # far louder than anything in the stream: novel, the typed gesture lifted
+    step = engine.step(loud)
+    assert step.scores[k] > float(view.rank(step.z)[0][0, k]) - 0.3 + 0.1 + 0.5
+    np.testing.assert_allclose(step.scores[:k], view.rank(step.z)[0][0, :k], atol=1e-5)

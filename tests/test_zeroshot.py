@@ -207,6 +207,8 @@ def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     rows = _muscle_rows(heads, manifests, "x")["folds"]
     assert [r["weight"] for r in rows] == [1.0, 0.0, 0.0]  # each from the other two folds, never its own
     assert rows[0]["emg_to_text_held_out_only R@1"] == 0.1 and rows[0]["gamma"] == 0.1
+    fixed = _muscle_rows(heads, manifests, "x", weight=0.0)["folds"]  # the method's own cosine
+    assert [r["weight"] for r in fixed] == [0.0] * 3 and fixed[0]["emg_to_text_held_out_only R@1"] == 0.9
 
 
 def test_novelty_rows_choose_beta_and_gamma_together_on_other_folds() -> None:
@@ -220,7 +222,8 @@ def test_novelty_rows_choose_beta_and_gamma_together_on_other_folds() -> None:
     heads = [{"weights": [0.0], "held_out_only": [{"R@1": 0.5, "MRR": 0.5}], "novelty_betas": [0.0, 0.2],
               "generalised": [curve([0.1, 0.2])], "novelty_generalised": [g]}
              for g in ([curve([0.6, 0.1]), curve([0.1, 0.1])], best_late, best_late)]
-    rows = _muscle_rows(heads, [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3, "x", novelty=True)["folds"]
+    rows = _muscle_rows(heads, [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3, "x",
+                        novelty="novelty_generalised")["folds"]
     assert (rows[0]["beta"], rows[0]["gamma"], rows[0]["stacked harmonic"]) == (0.2, 0.1, 0.1)
     assert (rows[1]["beta"], rows[1]["gamma"]) == (0.2, 0.1)  # folds 1 and 3 favour it on average
     assert rows[0]["plain harmonic"] == 0.6  # beta 0, gamma 0: the method as it ranks
@@ -280,3 +283,19 @@ def test_paired_lines_compare_the_headline_row_fold_by_fold() -> None:
                 "myosem-anatomy-novelty": fold_row("Mine", [{"stacked harmonic": v} for v in (0.5, 0.5)])}
     assert any("harmonic" in line for line in _paired_lines(harmonic, "stacked harmonic"))
     assert any(line.startswith("| LDA | +0.150 |") for line in _paired_lines(harmonic, "stacked harmonic"))
+
+
+def test_recipe_lines_compare_each_method_under_the_same_recipe() -> None:
+    from train.zeroshot import TEXT_BASELINE, _recipe_lines
+
+    def row(values: list[float]) -> dict:
+        return {"title": "t", "complete": True, "folds": [{"stacked harmonic": v} for v in values]}
+
+    results = {"myosem": row([0.5, 0.6]), "lda": row([0.4, 0.4]), TEXT_BASELINE: row([0.5, 0.7]),
+               "myosem-stream": row([0.6, 0.6]), "lda-stream": row([0.5, 0.5])}
+    lines = _recipe_lines(results)
+    plain = next(x for x in lines if x.startswith("| plain |"))
+    assert "+0.150 ± 0.050 (2/2)" in plain and "-0.050 ± 0.050 (0/2)" in plain
+    stream = next(x for x in lines if x.startswith("| + stream novelty |"))
+    assert "+0.100 ± 0.000 (2/2)" in stream and stream.endswith("| - |")  # no text-baseline row: "-"
+    assert not any(x.startswith("| + anatomy |") for x in lines)

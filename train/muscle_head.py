@@ -59,12 +59,14 @@ def muscle_scores(z: np.ndarray, weights: np.ndarray, vectors: np.ndarray) -> np
 def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarray, prototypes: np.ndarray,
             ids: np.ndarray, vectors: np.ndarray, held_out: list[int], pattern: np.ndarray | None = None,
             recording: np.ndarray | None = None, seed: int = 0,
-            novelty: np.ndarray | None = None) -> dict[str, Any]:
+            novelty: np.ndarray | None = None, stream_novelty: np.ndarray | None = None) -> dict[str, Any]:
     """For each weight of the head: held-out-only EMG->text R@1 / MRR / text->EMG R@1 and the generalised
     curve (all candidates); with the windows' channel ``pattern`` and ``recording``, also the held-out-only
     figures after naming each recording's groups of held-out windows (:mod:`myosem_rt.groups`), both
     directions; with each window's ``novelty`` (:mod:`myosem_rt.novelty`), the generalised curve for every
-    beta of :data:`NOVELTY_BETAS` (``novelty_generalised``: per weight, per beta). The same figures for the
+    beta of :data:`NOVELTY_BETAS` (``novelty_generalised``: per weight, per beta), and likewise with the
+    novelty against the wearer's unlabelled stream (``stream_novelty``, :func:`myosem_rt.novelty.
+    recording_stream_novelty`: ``stream_generalised``). The same figures for the
     held-out actions' anatomical prototypes (:mod:`myosem_rt.anatomy`, no fitted head) under ``anatomy``,
     per anatomy weight."""
     from myosem_rt.anatomy import anatomical_prototypes
@@ -81,15 +83,17 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
         group = cut_groups(pattern[unseen], int(only.sum()), held_rec, seed)
         extra["group_purity"] = group_purity(group, y[unseen], held_rec)
     mixes = [(1.0 - w) * text + w * muscle for w in WEIGHTS]
-    out = _family(mixes, y, ids, held_out, group, recording, novelty, seed)
+    novelties = {"novelty_generalised": novelty, "stream_generalised": stream_novelty}
+    out = _family(mixes, y, ids, held_out, group, recording, novelties, seed)
     anatomy = [_unit(z) @ _unit(anatomical_prototypes(prototypes, vectors, ~only, w)).T for w in WEIGHTS]
-    return {**out, **extra, "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelty, seed)}
+    return {**out, **extra, "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelties, seed)}
 
 
 def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: list[int],
-            group: np.ndarray | None, recording: np.ndarray | None, novelty: np.ndarray | None,
-            seed: int) -> dict[str, Any]:
-    """:func:`figures` of one family of (N, K) score matrices, one per weight of :data:`WEIGHTS`."""
+            group: np.ndarray | None, recording: np.ndarray | None,
+            novelties: dict[str, np.ndarray | None], seed: int) -> dict[str, Any]:
+    """:func:`figures` of one family of (N, K) score matrices, one per weight of :data:`WEIGHTS`;
+    ``novelties``: result key -> each window's novelty (None: not measured)."""
     from myosem_rt.groups import grouped_scores
     from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
 
@@ -97,8 +101,11 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
     if group is not None:
         out["groups"] = []
-    if novelty is not None:
-        out["novelty_betas"], out["novelty_generalised"] = list(NOVELTY_BETAS), []
+    novelties = {key: n for key, n in novelties.items() if n is not None}
+    if novelties:
+        out["novelty_betas"] = list(NOVELTY_BETAS)
+    for key in novelties:
+        out[key] = []
     held_rec = None if recording is None else recording[unseen]
     for scores in mixes:
         held = scores[unseen][:, only]
@@ -107,10 +114,9 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
         out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]),
                                      "text_to_emg R@1": float(t2e["R@1"])})
         out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
-        if novelty is not None:
-            out["novelty_generalised"].append([generalised_curve_scores(scores, y, ids, held_out,
-                                                                        novelty=novelty, beta=b)
-                                               for b in NOVELTY_BETAS])
+        for key, novelty in novelties.items():
+            out[key].append([generalised_curve_scores(scores, y, ids, held_out, novelty=novelty, beta=b)
+                             for b in NOVELTY_BETAS])
         if group is not None:
             grouped = grouped_scores(held, group, held_rec)
             g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
@@ -127,7 +133,7 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
     the model's own evaluation used. None when an action of the vocabulary has no muscle entry."""
     from myosem_rt.commands.eval import embed_files
     from myosem_rt.groups import level_free
-    from myosem_rt.novelty import recording_novelty
+    from myosem_rt.novelty import recording_novelty, recording_stream_novelty
     from myosem_rt.vocab import load_vocabulary
     from myosem_rt.vocab.muscles import load_muscles
 
@@ -146,8 +152,13 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
     test_index = {Path(f): i for i, f in enumerate(sp.test_files)}
     train_rec = np.array([test_index.get(Path(sp.train_files[int(r)]), -1) for r in train.recording])
     novelty = recording_novelty(train.log_mav, train.labels, train_rec, test.log_mav, test.recording)
+    # and against the wearer's unlabelled stream: each test recording's windows labelled by the model's
+    # best known class (what live --describe can do without enrolment)
+    held_out = sorted(sp.held_out_classes)
+    known_scores = (_unit(test.z) @ _unit(np.asarray(model.prototypes)).T)[:, ~np.isin(ids, held_out)]
+    stream = recording_stream_novelty(test.log_mav, known_scores, test.recording)
     return figures(train.z, train.labels, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
-                   sorted(sp.held_out_classes), level_free(test.log_mav), test.recording, seed, novelty)
+                   held_out, level_free(test.log_mav), test.recording, seed, novelty, stream)
 
 
 def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -159,7 +170,7 @@ def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[st
     cached = model_dir / RESULT_FILE
     if cached.is_file():
         result = json.loads(cached.read_text(encoding="utf-8"))
-        if "anatomy" in result:  # older files lack the newer figures: computed again
+        if "stream_generalised" in result.get("anatomy", {}):  # older files lack newer figures: recomputed
             return result
     model = MyoSemModel.load(str(model_dir))
     manifest = model.manifest

@@ -15,7 +15,9 @@ train and test every method on the same windows:
   the trained prototypes that drive the same muscles, mixed with the held-out text prototype; weight chosen
   on the other folds); ``+ anatomy + novelty`` adds each window's novelty against the wearer's known
   gestures to the held-out classes' scores in the generalised setting (:mod:`myosem_rt.novelty`; beta and
-  gamma chosen together on the other folds);
+  gamma chosen together on the other folds); ``+ anatomy + stream novelty`` the same with the known
+  gestures taken from the wearer's unlabelled test recording, each window labelled by the method's best
+  known class (what ``live --describe`` does without enrolment);
 - ``..., grouped``: every method with its muscle head, after transductive grouping: each test recording's
   held-out windows are cut into as many groups as held-out descriptions by their channel pattern, and each
   group is named by the description its windows score best on together (:mod:`myosem_rt.groups`); held-out
@@ -145,10 +147,18 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
         if any(h is not None for h in hs):
             out[f"{run}-anatomy"] = _muscle_rows(hs, manifests[run], titles[run].replace(
                 "muscle groups", "anatomy"))
-    for run, hs in anatomy.items():
-        if any(h is not None and "novelty_generalised" in h for h in hs):
-            out[f"{run}-anatomy-novelty"] = _muscle_rows(hs, manifests[run], titles[run].replace(
-                "muscle groups", "anatomy + novelty"), novelty=True)
+    # the stream's novelty without the muscles (weight 0: the method's own cosine): what a free typed
+    # description gets at run time
+    for run, hs in heads.items():
+        if any(h is not None and "stream_generalised" in h for h in hs):
+            out[f"{run}-stream"] = _muscle_rows(hs, manifests[run], titles[run].replace(
+                "muscle groups", "stream novelty"), novelty="stream_generalised", weight=0.0)
+    for suffix, key, what in (("novelty", "novelty_generalised", "novelty"),
+                              ("stream", "stream_generalised", "stream novelty")):
+        for run, hs in anatomy.items():
+            if any(h is not None and key in h for h in hs):
+                out[f"{run}-anatomy-{suffix}"] = _muscle_rows(hs, manifests[run], titles[run].replace(
+                    "muscle groups", f"anatomy + {what}"), novelty=key)
     # transductive grouping (myosem_rt.groups): every method that has a head gets it, at the weight the
     # other folds choose; the text baseline and MyoSem-RT also by the text cosine alone (weight 0), the
     # grouping's own share
@@ -192,21 +202,25 @@ def _group_rows(heads: list[dict[str, Any] | None], title: str,
 
 
 def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, Any] | None],
-                 title: str, novelty: bool = False) -> dict[str, Any]:
+                 title: str, novelty: str | None = None, weight: float | None = None) -> dict[str, Any]:
     """A method with its muscle-group head (:mod:`train.muscle_head`): per fold, the weight with the best
-    mean held-out-only R@1 on the *other* folds, then gamma on the other folds' curves at that weight; with
-    ``novelty``, gamma and the novelty's beta together (:mod:`myosem_rt.novelty`), on the other folds.
+    mean held-out-only R@1 on the *other* folds (or the given ``weight``), then gamma on the other folds'
+    curves at that weight; with ``novelty`` (the figures' key: ``novelty_generalised`` or
+    ``stream_generalised``), gamma and the novelty's beta together (:mod:`myosem_rt.novelty`), on the other
+    folds.
     ``heads``: each fold's :func:`train.muscle_head.figures` (or its ``anatomy`` family); text->EMG ranks
     the windows by the same scores (the plain method's where an older record lacks it)."""
     per_fold: list[dict[str, float] | None] = []
-    key = "novelty_generalised" if novelty else "generalised"
+    key = novelty or "generalised"
     for k, head in enumerate(heads):
         others = [h for j, h in enumerate(heads) if j != k and h is not None and key in h]
         if head is None or key not in head or not others or manifests[k] is None:
             per_fold.append(None)
             continue
-        r1 = np.mean([[f["R@1"] for f in h["held_out_only"]] for h in others], axis=0)
-        w = int(np.argmax(r1))
+        if weight is None:
+            w = int(np.argmax(np.mean([[f["R@1"] for f in h["held_out_only"]] for h in others], axis=0)))
+        else:
+            w = int(np.argmin(np.abs(np.asarray(head["weights"]) - weight)))
         t2e = head["held_out_only"][w].get("text_to_emg R@1",
                                            manifests[k]["text_to_emg_held_out_only"]["R@1"])
         row = {"emg_to_text_held_out_only R@1": head["held_out_only"][w]["R@1"],
@@ -270,6 +284,7 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
         lines.append(f"| {r['title']} | {' | '.join(cells)} |")
     lines += _paired_lines(results, "emg_to_text_held_out_only R@1")
     lines += _paired_lines(results, "stacked harmonic")
+    lines += _recipe_lines(results)
     # the channel patterns' own figure, the same for every method: per fold, from any row that has it
     purity = [next((f["group_purity"] for r in results.values() if (f := r["folds"][i]) is not None
                     and f.get("group_purity") is not None), None) for i in range(len(folds))]
@@ -288,6 +303,40 @@ PAIRED = {"emg_to_text_held_out_only R@1": ("held-out-only EMG→text R@1",
                                             ("myosem-grouped", "myosem-muscles", "myosem")),
           "stacked harmonic": ("generalised harmonic mean", ("myosem-anatomy-novelty", "myosem-anatomy",
                                                              "myosem-muscles", "myosem"))}
+
+
+#: the recipes every method gets (row key suffixes of :func:`collect`), as named in the report
+RECIPES = (("", "plain"), ("-muscles", "+ muscle head"), ("-stream", "+ stream novelty"),
+           ("-anatomy", "+ anatomy"), ("-anatomy-novelty", "+ anatomy + novelty"),
+           ("-anatomy-stream", "+ anatomy + stream novelty"))
+
+
+def _recipe_lines(results: dict[str, Any], figure: str = "stacked harmonic") -> list[str]:
+    """Markdown: MyoSem-RT minus each other method *under the same recipe*, fold by fold (mean, standard
+    error, folds ahead). Why: the headline tables compare MyoSem-RT's best row with every row; this says
+    which recipe leaves MyoSem-RT ahead of which method beyond the fold-to-fold noise."""
+    others = [m for m in ("lda", "cnn-bilstm", TEXT_BASELINE) if m in results]
+    rows = []
+    for suffix, name in RECIPES:
+        mine = results.get(f"myosem{suffix}")
+        if mine is None or not mine["complete"] or any(figure not in f for f in mine["folds"]):
+            continue
+        cells = []
+        for other in others:
+            r = results.get(f"{other}{suffix}")
+            if r is None or not r["complete"] or any(figure not in f for f in r["folds"]):
+                cells.append("-")
+                continue
+            d = np.asarray([f[figure] for f in mine["folds"]]) - [f[figure] for f in r["folds"]]
+            se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+            cells.append(f"{d.mean():+.3f} ± {se:.3f} ({int((d > 0).sum())}/{d.size})")
+        rows.append(f"| {name} | {' | '.join(cells)} |")
+    if not rows:
+        return []
+    return ["", "Paired per fold, same recipe: MyoSem-RT minus each method, generalised harmonic mean "
+            "(mean ± standard error, folds ahead):", "",
+            "| recipe | " + " | ".join(results[m]["title"].replace("**", "") for m in others) + " |",
+            "|---|" + "---|" * len(others), *rows]
 
 
 def _paired_lines(results: dict[str, Any], figure: str) -> list[str]:

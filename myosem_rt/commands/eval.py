@@ -355,28 +355,47 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
             if not posterior and getattr(model, "text_dir", None) is not None:
-                result["generalised_typed"] = _typed_back(model, z, labels, sorted(held_out), config)
+                for key, free in (("generalised_typed", False), ("generalised_typed_free", True)):
+                    result[key] = _typed_back(model, z, labels, sorted(held_out), config, log_mav,
+                                              recording, free)
     return result
 
 
-def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int],
-                config: dict[str, Any]) -> dict[str, Any]:
-    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids, as
-    ``myosem live --describe`` ranks them with the configured offsets
-    (:func:`myosem_rt.typed.typed_back`)."""
+def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: dict[str, Any],
+                log_mav: Any = None, recording: Any = None, free: bool = False) -> dict[str, Any]:
+    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids (``free``:
+    by their catalogue sentences as free descriptions, no anatomy), as ``myosem live --describe`` ranks
+    them with the configured offsets (:func:`myosem_rt.typed.typed_back`); with the windows' ``log_mav``
+    and ``recording`` and ``live.describe_novelty`` on, also with the stream's novelty (``novelty``), in
+    its offline form: each recording's windows labelled by the model's best known class
+    (:func:`myosem_rt.novelty.recording_stream_novelty`; live fits on the past two minutes instead)."""
+    import numpy as np
+
     from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.novelty import recording_stream_novelty
     from myosem_rt.retrieval import generalised_curve_scores
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import typed_back
 
     live = LiveSettings.from_config(config)
     view, columns = typed_back(model, held_out, TextEncoder.load(model.text_dir), live.describe_offset,
-                               live.describe_offset_anatomy)
-    # the view's scores carry the offsets already: the generalised curve's point without stacking
-    curve = generalised_curve_scores(view.rank(z)[0], labels, columns, held_out, gammas=(0.0,))
-    return {**{k: curve[k][0] for k in ("held_out", "seen", "harmonic")},
-            "offset": live.describe_offset, "anatomy_offset": live.describe_offset_anatomy,
-            "anatomical": list(view.anatomical)}
+                               live.describe_offset_anatomy, live.describe_novelty,
+                               (live.describe_novelty_offset, live.describe_novelty_offset_anatomy),
+                               free)
+
+    def point(scores: Any) -> dict[str, float]:  # the scores carry the offsets: the curve without stacking
+        curve = generalised_curve_scores(scores, labels, columns, held_out, gammas=(0.0,))
+        return {k: curve[k][0] for k in ("held_out", "seen", "harmonic")}
+
+    out = {**point(view.rank(z)[0]), "offset": live.describe_offset,
+           "anatomy_offset": live.describe_offset_anatomy, "anatomical": list(view.anatomical)}
+    if log_mav is not None and recording is not None and view.novelty > 0:
+        known = np.asarray(z, dtype=np.float32) @ view.prototypes[~view.is_typed].T  # the trained classes
+        novelty = recording_stream_novelty(log_mav, known, recording)
+        out["novelty"] = {**point(view.rank(z, novelty)[0]), "beta": view.novelty,
+                          "offsets": [float(o) for o in (live.describe_novelty_offset,
+                                                         live.describe_novelty_offset_anatomy)]}
+    return out
 
 
 def _anatomical(model: Any, protos: Any, known: Any) -> Any:
@@ -427,11 +446,19 @@ def format_table(result: dict[str, Any]) -> str:
         if "emg_to_text_held_out_only_anatomy" in result:
             lines += _row("EMG->text h-o anat", result["emg_to_text_held_out_only_anatomy"], "std", keys)
             lines += _row("text->EMG h-o anat", result["text_to_emg_held_out_only_anatomy"], "se", keys)
-    if "generalised_typed" in result:  # the held-out classes typed back as live --describe ranks them
-        g = result["generalised_typed"]
-        lines += (f"held-out classes typed back (live --describe, offsets {g['offset']:g} / "
-                  f"{g['anatomy_offset']:g} with anatomy): held-out R@1 {g['held_out']:.3f}, seen R@1 "
-                  f"{g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}\n")
+    for key, how in (("generalised_typed", "by action id, with anatomy"),
+                     ("generalised_typed_free", "as free descriptions")):
+        if key not in result:  # the held-out classes typed back as live --describe ranks them
+            continue
+        g = result[key]
+        offset = g["anatomy_offset"] if g["anatomical"] else g["offset"]
+        lines += (f"held-out classes typed back {how} (live --describe, offset {offset:g}): held-out R@1 "
+                  f"{g['held_out']:.3f}, seen R@1 {g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}\n")
+        if "novelty" in g:
+            n = g["novelty"]
+            offset = n["offsets"][1] if g["anatomical"] else n["offsets"][0]
+            lines += (f"  + the stream's novelty (x {n['beta']:g}, offset {offset:g}): held-out R@1 "
+                      f"{n['held_out']:.3f}, seen R@1 {n['seen']:.3f}, harmonic mean {n['harmonic']:.3f}\n")
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "

@@ -38,7 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--describe-offset", type=float, metavar="COS",
                    help="added to each typed gesture's cosine, so that it can win against its trained "
                         "siblings (default 0.32, 0.25 for a catalogue action id: config "
-                        "live.describe_offset[_anatomy]; 0 = its cosine alone)")
+                        "live.describe_offset[_anatomy]; 0 = its cosine alone); also the offset once "
+                        "the stream's novelty is in use")
+    p.add_argument("--describe-novelty", type=float, metavar="BETA",
+                   help="typed gestures lean ahead by BETA x the window's novelty against the gestures "
+                        "of the last 2 min of the stream, labelled by the model (config "
+                        "live.describe_novelty; 0 = off)")
     p.add_argument("--top-k", type=int, metavar="K", help="descriptions ranked per hop (default 3)")
     p.add_argument("--smoothing", choices=("ema", "majority"), help="label smoothing (default ema)")
     p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
@@ -111,18 +116,25 @@ def open_live(model_dir: str | None, config: dict[str, Any], selector: Any,
     return model, consumer
 
 
-def _with_typed(model: Any, typed: list[Any], offset: float = 0.0, anatomy_offset: float = 0.0) -> Any:
+def _with_typed(model: Any, typed: list[Any], settings: Any) -> Any:
     """The model with the typed gestures as candidates (:mod:`myosem_rt.typed`), embedded by its text
-    encoder, ``offset`` added to their cosines (``anatomy_offset`` to those placed by their anatomy)."""
+    encoder, ranked with the offsets and stream novelty of ``settings`` (:class:`LiveSettings`)."""
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import TypedCandidates
 
     if model.text_dir is None:
         raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
+    offset = settings.describe_offset
     view = TypedCandidates(model, typed, TextEncoder.load(model.text_dir), offset,
-                           anatomy_offset=anatomy_offset)
+                           anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
+                           novelty_offsets=(settings.describe_novelty_offset,
+                                            settings.describe_novelty_offset_anatomy))
     log.info("live: ranking %d typed gesture(s) beside the model's %d classes (cosine + %.2f): %s",
              len(typed), len(model.class_ids), offset, ", ".join(t[0] for t in typed))
+    if view.stream is not None:
+        log.info("live: typed gestures lean ahead on windows unlike the gestures of the last %d hops "
+                 "(novelty x %.2f, from the first %d hops on; myosem_rt/novelty.py)", view.stream.span,
+                 view.novelty, view.stream.min_windows)
     if view.anatomical:
         log.info("live: %s placed by the muscles each drives as well as by its description "
                  "(myosem_rt/anatomy.py)", ", ".join(view.anatomical))
@@ -138,8 +150,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         config, top_k=args.top_k, smoothing=args.smoothing, ema_alpha=args.ema_alpha,
         majority_hops=args.majority_hops, min_score=args.min_score, min_margin=args.min_margin,
         results_name=args.results_name, min_posterior=args.min_posterior, hold_ms=args.hold_ms,
-        dwell_ms=args.dwell_ms, describe_offset=getattr(args, "describe_offset", None),
-        describe_offset_anatomy=getattr(args, "describe_offset", None))
+        dwell_ms=args.dwell_ms, describe_novelty=getattr(args, "describe_novelty", None),
+        **dict.fromkeys(("describe_offset", "describe_offset_anatomy", "describe_novelty_offset",
+                         "describe_novelty_offset_anatomy"), getattr(args, "describe_offset", None)))
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
                                           source_id=args.source_id)
     if args.jsonl and args.jsonl != "-":
@@ -165,7 +178,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                                               duration=args.duration), config)
     if typed:
         try:
-            model = _with_typed(model, typed, settings.describe_offset, settings.describe_offset_anatomy)
+            model = _with_typed(model, typed, settings)
         except Exception:
             consumer.close()
             raise

@@ -91,6 +91,11 @@ class LiveSettings:
     #: and one placed by its anatomy (a catalogue action id)
     describe_offset: float = 0.0
     describe_offset_anatomy: float = 0.0
+    #: beta of the typed gestures' novelty against the wearer's recent stream (0: off), and the two offsets
+    #: that replace those above once it is fitted (myosem_rt/typed.py, myosem_rt/novelty.py)
+    describe_novelty: float = 0.0
+    describe_novelty_offset: float = 0.0
+    describe_novelty_offset_anatomy: float = 0.0
 
     def reject_below(self, score_kind: str) -> float:
         """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
@@ -112,7 +117,10 @@ class LiveSettings:
                 dwell_ms=float(values["dwell_ms"]), hold_ms=float(values["hold_ms"]),
                 context=str(values.get("context", "model")),
                 describe_offset=float(values.get("describe_offset", 0.0)),
-                describe_offset_anatomy=float(values.get("describe_offset_anatomy", 0.0)))
+                describe_offset_anatomy=float(values.get("describe_offset_anatomy", 0.0)),
+                describe_novelty=float(values.get("describe_novelty", 0.0)),
+                describe_novelty_offset=float(values.get("describe_novelty_offset", 0.0)),
+                describe_novelty_offset_anatomy=float(values.get("describe_novelty_offset_anatomy", 0.0)))
         if s.context not in ("model", "off"):
             raise ConfigError(f"live.context must be 'model' or 'off', got {s.context!r}")
         if s.smoothing not in ("ema", "majority"):
@@ -122,10 +130,14 @@ class LiveSettings:
         if s.majority_hops < 1 or s.top_k < 1:
             raise ConfigError(f"live.majority_hops and --top-k must be >= 1, got {s.majority_hops}, "
                               f"{s.top_k}")
-        for key in ("describe_offset", "describe_offset_anatomy"):
+        for key in ("describe_offset", "describe_offset_anatomy", "describe_novelty_offset",
+                    "describe_novelty_offset_anatomy"):
             if not 0.0 <= getattr(s, key) < 2.0:
                 raise ConfigError(f"live.{key} (--describe-offset) must be in [0, 2), got "
                                   f"{getattr(s, key):g}")
+        if not 0.0 <= s.describe_novelty < 5.0:
+            raise ConfigError(f"live.describe_novelty (--describe-novelty) must be in [0, 5), got "
+                              f"{s.describe_novelty:g}")
         if not (s.dwell_ms >= 0.0 and s.hold_ms >= 0.0):
             raise ConfigError(f"live.dwell_ms and live.hold_ms must be >= 0, got {s.dwell_ms:g}, "
                               f"{s.hold_ms:g}")
@@ -277,6 +289,8 @@ class LiveEngine:
         spec = getattr(model, "context", None) if settings.context == "model" else None
         self.context = ActivityContext(spec) if spec is not None and spec.active else None
         self._segment: int | None = None
+        #: a view that reads the window as well as its embedding (typed gestures with the stream's novelty)
+        self._rank_window = getattr(model, "rank_window", None)
 
     def step(self, window: Any, arrival: float | None = None) -> Result:
         """One hop; ``window`` has ``samples`` (W, C), ``descriptors`` (P, C, 3), ``timestamp``, ``segment``
@@ -294,7 +308,10 @@ class LiveEngine:
         t0 = clock()
         z = model.encode(window.samples, window.descriptors)
         t1 = clock()
-        scores, order = model.rank(z)
+        if self._rank_window is not None:
+            scores, order = self._rank_window(z, window.samples)
+        else:
+            scores, order = model.rank(z)
         scores, order = scores[0], order[0, : self.k]
         if self.context is not None:  # what the hand did over the last hops, by activity
             activity = float(window_activity(np.asarray(window.samples)[None])[0])
