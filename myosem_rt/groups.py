@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from myosem_rt.profile.features import hudgins
+from myosem_rt.profile.features import LOG_EPS
 
 #: added to the named candidate's score by :func:`grouped_scores`: larger than any cosine difference, so
 #: the group's name ranks first and the window's own scores order the rest
@@ -31,10 +31,13 @@ MAX_ITER = 100
 
 
 def log_mav(x: np.ndarray) -> np.ndarray:
-    """(N, C) log mean absolute value per channel of filtered windows ``x`` (N, W, C): Hudgins' first
-    block (:func:`myosem_rt.profile.features.hudgins`)."""
-    x = np.asarray(x)
-    return hudgins(x)[:, : x.shape[2]].astype(np.float64)
+    """(N, C) log mean absolute value per channel of filtered windows ``x`` (N, W, C): the first block of
+    Hudgins' features (:func:`myosem_rt.profile.features.hudgins`, same floor) without computing the rest
+    (the live engine takes it every hop for the stream's novelty)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1] < 1:
+        raise ValueError(f"log_mav: expected (N, W, C) windows, got shape {x.shape}")
+    return np.log(np.abs(x).mean(axis=1) + LOG_EPS)
 
 
 def channel_pattern(x: np.ndarray) -> np.ndarray:

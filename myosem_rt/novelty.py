@@ -19,12 +19,16 @@ the fold measured. Numpy only: the runtime has no scikit-learn.
 Without the wearer's labels (``myosem live --describe`` asks for no enrolment) the known gestures come from
 the wearer's own stream: each window is labelled by the model's best *known* class, and the half of the
 windows with the clearest margin between its first and second known class stand for them
-(:func:`stream_known`). New gestures in the stream are mostly among the unclear half, so they blur the
-means little. :func:`recording_stream_novelty` is the offline form (one recording at a time, all its
-windows), :class:`StreamNovelty` the live one (the last :data:`STREAM_SPAN` hops, refitted every
-:data:`STREAM_REFIT` hops, nothing until :data:`STREAM_MIN` hops are in). On the eight held-out 3DC folds
-it lifts the generalised harmonic mean of MyoSem-RT + anatomy from 0.457 to 0.49 (the wearer's labelled
-known gestures: 0.517; ``myosem bench zeroshot``).
+(:func:`stream_known`). A window is then measured against the mean of the gesture the model takes it for
+(:meth:`KnownGestures.novelty_to`), not the nearest one: a known gesture the stream has not shown yet
+(a live stream's first minutes hold only some of them) has no mean, and its windows get no novelty rather
+than a large one. :func:`recording_stream_novelty` is the offline form (one recording, all its windows at
+once: the bench), :func:`causal_stream_novelty` runs the live form :class:`StreamNovelty` over a
+recording's windows in order (the last :data:`STREAM_SPAN` hops, refitted every :data:`STREAM_REFIT`
+hops, nothing until :data:`STREAM_MIN` hops are in: ``myosem eval``). On the eight held-out 3DC folds the
+offline form lifts the generalised harmonic mean of MyoSem-RT + anatomy from 0.457 to 0.510 (the wearer's
+labelled known gestures: 0.517; ``myosem bench zeroshot``); the live form less, and it costs false alarms
+where no new gesture is made (README, "Live descriptions"), so ``live`` uses it only when asked.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ SHRINKAGE = 0.3
 MIN_WINDOWS = 2
 #: the share of a stream's windows, those most clearly one known gesture, that stand for the known gestures
 CONFIDENT_SHARE = 0.5
+#: fewest confident windows a gesture of the stream needs to have a mean (half a second of hops)
+STREAM_CLASS_MIN = 10
 #: live: hops of the stream the known gestures are taken from (2 min at a 50 ms hop), how often they are
 #: refitted, and how many hops must be in before the first fit (10 s)
 STREAM_SPAN, STREAM_REFIT, STREAM_MIN = 2400, 100, 200
@@ -47,21 +53,24 @@ STREAM_SPAN, STREAM_REFIT, STREAM_MIN = 2400, 100, 200
 
 @dataclass(frozen=True)
 class KnownGestures:
-    """One wearer's known gestures in log-MAV space: ``means`` (K, C), ``precision`` (C, C), ``scale``
-    (the median distance of their windows to their own gesture's mean)."""
+    """One wearer's known gestures in log-MAV space: ``means`` (K, C) of gestures ``classes`` (K,),
+    ``precision`` (C, C), ``scale`` (the median distance of their windows to their own gesture's mean)."""
 
     means: np.ndarray
     precision: np.ndarray
     scale: float
+    classes: np.ndarray
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, shrinkage: float = SHRINKAGE) -> KnownGestures:
-        """From the wearer's windows of known gestures: ``features`` (N, C) log MAV, ``labels`` (N,)."""
+    def fit(cls, features: np.ndarray, labels: np.ndarray, shrinkage: float = SHRINKAGE,
+            min_windows: int = MIN_WINDOWS) -> KnownGestures:
+        """From the wearer's windows of known gestures: ``features`` (N, C) log MAV, ``labels`` (N,); a
+        gesture with fewer than ``min_windows`` windows is left out."""
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
-        classes = [c for c in np.unique(labels) if (labels == c).sum() >= MIN_WINDOWS]
+        classes = [c for c in np.unique(labels) if (labels == c).sum() >= min_windows]
         if not classes:
-            raise ValueError(f"KnownGestures: no gesture with {MIN_WINDOWS} or more windows")
+            raise ValueError(f"KnownGestures: no gesture with {min_windows} or more windows")
         means = np.stack([features[labels == c].mean(axis=0) for c in classes])
         keep = np.isin(labels, classes)
         own = np.searchsorted(np.asarray(classes), labels[keep])
@@ -70,12 +79,25 @@ class KnownGestures:
         cov = (1.0 - shrinkage) * cov + shrinkage * np.trace(cov) / len(cov) * np.eye(len(cov))
         precision = np.linalg.pinv(cov)
         d = np.sqrt(np.maximum(np.einsum("nd,de,ne->n", residual, precision, residual), 0.0))
-        return cls(means, precision, float(max(np.median(d), 1e-12)))
+        return cls(means, precision, float(max(np.median(d), 1e-12)), np.asarray(classes))
 
     def novelty(self, features: np.ndarray) -> np.ndarray:
         """(N,) log(distance to the nearest known mean / scale) of windows ``features`` (N, C)."""
         diff = np.asarray(features, dtype=np.float64)[:, None, :] - self.means[None]
         d2 = np.einsum("nkd,de,nke->nk", diff, self.precision, diff).min(axis=1)
+        return self._log_ratio(d2)
+
+    def novelty_to(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(N,) the same log ratio against the mean of each window's gesture ``labels`` (N,); NaN where
+        that gesture has no mean."""
+        labels = np.asarray(labels)
+        row = np.searchsorted(self.classes, labels).clip(0, len(self.classes) - 1)
+        has = self.classes[row] == labels
+        diff = np.asarray(features, dtype=np.float64) - self.means[row]
+        d2 = np.einsum("nd,de,ne->n", diff, self.precision, diff)
+        return np.where(has, self._log_ratio(d2), np.nan)
+
+    def _log_ratio(self, d2: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(np.sqrt(np.maximum(d2, 0.0)), 1e-12) / self.scale)
 
 
@@ -98,11 +120,12 @@ def recording_novelty(known: np.ndarray, known_labels: np.ndarray, known_recordi
     return out
 
 
-def stream_known(features: np.ndarray, known_scores: np.ndarray,
-                 share: float = CONFIDENT_SHARE) -> KnownGestures | None:
+def stream_known(features: np.ndarray, known_scores: np.ndarray, share: float = CONFIDENT_SHARE,
+                 min_windows: int = STREAM_CLASS_MIN) -> KnownGestures | None:
     """:class:`KnownGestures` of a wearer's unlabelled windows ``features`` (N, C): each labelled by its best
     column of ``known_scores`` (N, K: the model's scores of its *known* classes), only the ``share`` with the
-    largest margin between first and second; None where fewer than two gestures remain."""
+    largest margin between first and second, gestures with ``min_windows`` of those or more; None where
+    fewer than two gestures remain."""
     scores = np.asarray(known_scores, dtype=np.float64)
     if not 0.0 < share <= 1.0:
         raise ValueError(f"stream_known: share must be in (0, 1], got {share}")
@@ -112,25 +135,46 @@ def stream_known(features: np.ndarray, known_scores: np.ndarray,
     margin = top[:, -1] - top[:, -2]
     keep = margin >= np.quantile(margin, 1.0 - share)
     labels = scores.argmax(axis=1)[keep]
-    if len(np.unique(labels)) < 2:
-        return None
     try:
-        return KnownGestures.fit(np.asarray(features)[keep], labels)
+        known = KnownGestures.fit(np.asarray(features)[keep], labels, min_windows=min_windows)
     except ValueError:
         return None
+    return known if len(known.classes) >= 2 else None
+
+
+def stream_novelty(known: KnownGestures | None, features: np.ndarray, known_scores: np.ndarray) -> np.ndarray:
+    """(N,) each window's :meth:`KnownGestures.novelty_to` the gesture the model takes it for (its best
+    column of ``known_scores``); 0 where that gesture has no mean in ``known`` (or ``known`` is None)."""
+    if known is None:
+        return np.zeros(len(features))
+    out = known.novelty_to(features, np.asarray(known_scores).argmax(axis=1))
+    return np.nan_to_num(out, nan=0.0)
 
 
 def recording_stream_novelty(features: np.ndarray, known_scores: np.ndarray, recording: np.ndarray,
                              share: float = CONFIDENT_SHARE) -> np.ndarray:
-    """(N,) novelty of each window against :func:`stream_known` of its own recording's windows (no labels:
-    the offline form of :class:`StreamNovelty`, fitted on the whole recording); 0 where none fits."""
+    """(N,) :func:`stream_novelty` of each window against :func:`stream_known` of its own recording's
+    windows, all at once (no labels; the offline form of :class:`StreamNovelty`)."""
     out = np.zeros(len(features), dtype=np.float64)
-    recording = np.asarray(recording)
+    features, known_scores, recording = np.asarray(features), np.asarray(known_scores), np.asarray(recording)
     for r in np.unique(recording):
         rows = recording == r
-        known = stream_known(np.asarray(features)[rows], np.asarray(known_scores)[rows], share)
-        if known is not None:
-            out[rows] = known.novelty(np.asarray(features)[rows])
+        known = stream_known(features[rows], known_scores[rows], share)
+        out[rows] = stream_novelty(known, features[rows], known_scores[rows])
+    return out
+
+
+def causal_stream_novelty(features: np.ndarray, known_scores: np.ndarray, recording: np.ndarray,
+                          **live: int) -> np.ndarray:
+    """(N,) what :class:`StreamNovelty` (settings ``live``) gives each window of each recording, fed the
+    recording's windows in their order (a new stream per recording); NaN where it gives none."""
+    out = np.full(len(features), np.nan)
+    recording = np.asarray(recording)
+    for r in np.unique(recording):
+        stream = StreamNovelty(**live)
+        for i in np.flatnonzero(recording == r):
+            value = stream.push(features[i], known_scores[i])
+            out[i] = np.nan if value is None else value
     return out
 
 
@@ -151,16 +195,22 @@ class StreamNovelty:
         self._features: deque[np.ndarray] = deque(maxlen=self.span)
         self._scores: deque[np.ndarray] = deque(maxlen=self.span)
         self._since = 0
+        self._tried = False  # a first fit was attempted (it may find fewer than two gestures: None)
         self.known: KnownGestures | None = None
 
     def push(self, features: np.ndarray, known_scores: np.ndarray) -> float | None:
-        """The novelty of this hop's window (features (C,), known_scores (K,)), None before the first fit."""
+        """The novelty of this hop's window (features (C,), known_scores (K,)) against the gesture the model
+        takes it for; None before the first fit or where that gesture has no mean yet."""
         features = np.asarray(features, dtype=np.float64).reshape(-1)
-        value = None if self.known is None else float(self.known.novelty(features[None])[0])
+        scores = np.asarray(known_scores, dtype=np.float64).reshape(-1)
+        value = None
+        if self.known is not None:
+            v = float(self.known.novelty_to(features[None], np.array([int(scores.argmax())]))[0])
+            value = None if np.isnan(v) else v
         self._features.append(features)
-        self._scores.append(np.asarray(known_scores, dtype=np.float64).reshape(-1))
+        self._scores.append(scores)
         self._since += 1
-        if len(self._features) >= self.min_windows and (self.known is None or self._since >= self.refit):
+        if len(self._features) >= self.min_windows and (not self._tried or self._since >= self.refit):
             self.known = stream_known(np.stack(self._features), np.stack(self._scores), self.share)
-            self._since = 0
+            self._since, self._tried = 0, True
         return value

@@ -16,12 +16,13 @@ actions that drive the same forearm muscles (:mod:`myosem_rt.anatomy`), which on
 new gestures more often than the wording alone; a free description has no muscle entry and keeps its
 text embedding.
 
-The wearer's own stream says more than one constant can: a window unlike the gestures the model keeps
-seeing on this band is likely a new one. With ``novelty`` (beta, config ``live.describe_novelty``) each
-hop's window is measured against the known gestures of the last two minutes of the stream, each window
-labelled by the model's best trained class (:class:`myosem_rt.novelty.StreamNovelty`, no labels, no
-enrolment), and ``beta * novelty`` is added to the typed gestures' scores; once that is fitted (after 10 s)
-the offsets are ``novelty_offsets`` instead, chosen with beta by the bench.
+The wearer's own stream says more than one constant can: a window unlike the wearer's own windows of the
+gesture the model takes it for is likely a new one. With ``novelty`` (beta, ``--describe-novelty``, off by
+default) each hop's window is measured so against the last two minutes of the stream, each window labelled
+by the model's best trained class (:class:`myosem_rt.novelty.StreamNovelty`, no labels, no enrolment),
+and ``beta * novelty`` is added to the typed gestures' scores; where it has a novelty the offsets are
+``novelty_offsets`` instead, chosen with beta by the bench. It finds more of a new gesture and shows a typed
+gesture more often where none is made (README, "Live descriptions").
 
 A :class:`TypedCandidates` is a model view (the contract of :class:`~myosem_rt.model.MyoSemModel` that the
 engine, outputs and window use): the EMG encoder is the model's, the candidates are its prototypes plus
@@ -31,14 +32,17 @@ over the enrolled classes, not cosines; a profile takes a new gesture by enrolli
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from myosem_rt.anatomy import DEFAULT_WEIGHT
-from myosem_rt.errors import ConfigError
+from myosem_rt.errors import ConfigError, MyosemError
 from myosem_rt.text_encoder import l2_normalize
+
+log = logging.getLogger(__name__)
 
 
 class Typed(NamedTuple):
@@ -128,14 +132,20 @@ class TypedCandidates:
     def rank(self, z: np.ndarray, novelty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores (N, K + typed) against every candidate (cosine, plus the offset for the typed ones) and
         their order, best first; with each window's ``novelty`` (N,), the novelty offsets and beta times
-        the novelty on the typed ones instead."""
+        the novelty on the typed ones instead (the plain offsets where it is NaN: no novelty yet)."""
         scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T
         if novelty is None:
             scores = scores + self.offsets
         else:
-            lean = self.novelty * np.asarray(novelty, dtype=np.float32).reshape(-1, 1) * self.is_typed
-            scores = (scores + self.novelty_offsets + lean).astype(np.float32)
+            nov = np.asarray(novelty, dtype=np.float32).reshape(-1, 1)
+            lean = self.novelty_offsets + self.novelty * np.nan_to_num(nov) * self.is_typed
+            scores = (scores + np.where(np.isnan(nov), self.offsets, lean)).astype(np.float32)
         return scores, np.argsort(-scores, axis=1, kind="stable")
+
+    def new_stream(self) -> None:
+        """Forget the stream's known gestures (a live engine starts a new stream: :class:`LiveEngine`)."""
+        if self.stream is not None:
+            self.stream.reset()
 
     def rank_window(self, z: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`rank` of one live hop: its window's ``samples`` (W, C) join the stream's known gestures and
@@ -147,7 +157,32 @@ class TypedCandidates:
         n = len(self.base_model.class_ids)
         cosine = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes[:n].T
         value = self.stream.push(log_mav(np.asarray(samples)[None])[0], cosine[0])
-        return self.rank(z, None if value is None else np.array([value]))
+        return self.rank(z, np.array([np.nan if value is None else value]))
+
+
+def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> TypedCandidates:
+    """``model`` with the typed gestures as candidates, embedded by the model's text encoder and ranked with
+    the offsets and stream novelty of ``settings`` (:class:`~myosem_rt.live.engine.LiveSettings`): what
+    ``myosem live --describe`` and ``myosem bench stability --describe`` rank with."""
+    from myosem_rt.text_encoder import TextEncoder
+
+    if getattr(model, "text_dir", None) is None:
+        raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
+    offset = settings.describe_offset
+    view = TypedCandidates(model, typed, TextEncoder.load(model.text_dir), offset,
+                           anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
+                           novelty_offsets=(settings.describe_novelty_offset,
+                                            settings.describe_novelty_offset_anatomy))
+    log.info("ranking %d typed gesture(s) beside the model's %d classes (cosine + %.2f): %s",
+             len(view.typed), len(model.class_ids), offset, ", ".join(t.name for t in view.typed))
+    if view.stream is not None:
+        log.info("typed gestures lean ahead on windows unlike the gestures of the last %d hops (novelty x "
+                 "%.2f, from the first %d hops on; myosem_rt/novelty.py)", view.stream.span, view.novelty,
+                 view.stream.min_windows)
+    if view.anatomical:
+        log.info("%s placed by the muscles each drives as well as by its description (myosem_rt/anatomy.py)",
+                 ", ".join(view.anatomical))
+    return view
 
 
 def _with_anatomy(view: TypedCandidates, n_model: int, weight: float) -> list[str]:

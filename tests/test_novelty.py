@@ -13,9 +13,11 @@ import pytest
 from myosem_rt.novelty import (
     KnownGestures,
     StreamNovelty,
+    causal_stream_novelty,
     recording_novelty,
     recording_stream_novelty,
     stream_known,
+    stream_novelty,
 )
 
 
@@ -109,33 +111,53 @@ def test_the_stream_labelled_by_a_model_stands_for_the_known_gestures() -> None:
     rng = np.random.default_rng(3)
     x, y, scores = _stream(rng)
     known = stream_known(x, scores)
-    assert known is not None and len(known.means) == 3  # the unclear half (the new gesture) left out
-    assert _auroc(known.novelty(x), y == 3) > 0.95
+    assert known is not None and known.classes.tolist() == [0, 1, 2]  # the unclear half (the new one) out
     nov = recording_stream_novelty(x, scores, np.zeros(len(x)))
-    np.testing.assert_allclose(nov, known.novelty(x))
+    np.testing.assert_allclose(nov, stream_novelty(known, x, scores))
+    assert _auroc(nov, y == 3) > 0.95  # measured against the gesture the model takes each window for
     assert stream_known(x, np.c_[scores[:, :1], scores[:, :1]]) is None  # one gesture: nothing to fit
     assert stream_known(x[:1], scores[:1]) is None
     with pytest.raises(ValueError, match="share"):
         stream_known(x, scores, share=0.0)
 
 
+def test_a_known_gesture_the_stream_has_not_shown_gets_no_novelty() -> None:
+    """The start of a live stream holds only some of the known gestures: a window of another known gesture
+    (the model sure of it) has no mean to be measured against, so it gets none -- not a large one -- while a
+    new gesture's window (the model unsure between two shown gestures) is far from the one it is taken for."""
+    rng = np.random.default_rng(5)
+    x, y, scores = _stream(rng, 40)
+    shown = np.flatnonzero(y < 2)
+    known = stream_known(x[shown], scores[shown])
+    assert known is not None and known.classes.tolist() == [0, 1]
+    nov = known.novelty_to(x, scores.argmax(axis=1))
+    assert np.isnan(nov[y == 2]).all() and not np.isnan(nov[y != 2]).any()
+    assert np.nanmin(nov[y == 3]) > np.nanmax(nov[y < 2])
+    np.testing.assert_allclose(stream_novelty(known, x, scores)[y == 2], 0.0)
+    assert np.array_equal(stream_novelty(None, x, scores), np.zeros(len(x)))
+
+
 def test_live_stream_novelty_waits_refits_and_forgets() -> None:
     rng = np.random.default_rng(4)
     x, y, scores = _stream(rng, 40)
     order = rng.permutation(len(x))
-    live = StreamNovelty(span=100, refit=10, min_windows=30)
-    values = [live.push(x[i], scores[i]) for i in order]
-    assert all(v is None for v in values[:30]) and all(v is not None for v in values[30:])  # fitted at 30
-    first = live.known
     assert len(order) == 160
-    new = np.flatnonzero(y[order] == 3)
-    late = [i for i in range(30, len(order)) if i in set(new)]
-    old = [i for i in range(30, len(order)) if i not in set(new)]
-    assert np.median([values[i] for i in late]) > np.median([values[i] for i in old]) + 1.0
+    live = StreamNovelty(span=100, refit=10, min_windows=90)
+    values = [live.push(x[i], scores[i]) for i in order]
+    assert all(v is None for v in values[:90]) and live.known is not None  # nothing before the first fit
+    later = [(v, y[i]) for v, i in zip(values[90:], order[90:], strict=True)]
+    assert all(v is not None for v, _ in later)  # every gesture the model names has a mean by then
+    new = [v for v, c in later if c == 3]
+    old = [v for v, c in later if c != 3]
+    assert np.median(new) > np.median(old) + 1.0
+    np.testing.assert_allclose(causal_stream_novelty(x[order], scores[order], np.zeros(160), span=100,
+                                                     refit=10, min_windows=90)[90:], [v for v, _ in later])
+    assert np.isnan(causal_stream_novelty(x[order], scores[order], np.zeros(160), min_windows=60)[:60]).all()
     assert len(live._features) == 100  # only the last span hops are kept
+    first = live.known  # 160 hops: last refitted at the 160th; the next at the 170th
     for i in order[:9]:
         live.push(x[i], scores[i])
-    assert live.known is first  # 160 hops: last refitted at the 160th; the next at the 170th
+    assert live.known is first
     live.push(x[order[9]], scores[order[9]])
     assert live.known is not first
     live.reset()

@@ -180,3 +180,35 @@ def test_new_settings_flicker_less_on_an_unseen_subject(data_dir: Path) -> None:
           f"{old['accuracy']:.3f}, new {new['accuracy']:.3f}")
     assert new["changes_per_min"] < 0.5 * old["changes_per_min"] < raw["changes_per_min"]
     assert new["accuracy"] > old["accuracy"] - 0.05
+
+
+@pytest.mark.realdata
+def test_typed_gestures_never_made_are_counted_as_false_alarms(data_dir: Path) -> None:
+    """``bench stability --describe``: 30 s of 3DC S18 ranked with two typed gestures it never shows; the
+    share of hops showing one is reported, the typed gestures never count as right, and the same hops
+    through the stream's novelty go through the live rule (a fresh stream for each engine)."""
+    from myosem_rt.config import default_config
+    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.live.stability import measure, replay_hops, truth_ids
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.recordings import load_session
+    from myosem_rt.typed import parse_typed, with_typed
+
+    path = data_dir / "3dc" / "S18_E1_A1.mat"
+    config = default_config()
+    typed = parse_typed(["thumb_up", "tap=Tapping the tip of the thumb against the side of the index finger"])
+    view = with_typed(MyoSemModel.load("3dc-armband", threads=1), typed,
+                      LiveSettings.from_config(config, describe_novelty=0.5))
+    session = load_session(path)
+    hops = replay_hops(view, config, session, truth_ids(view, session, path), duration_s=30.0)
+    (_, raw), (_, shown) = measure(view, config, hops, [("configured", {})])
+    assert 0.0 <= raw["typed"] <= 1.0 and 0.0 <= shown["typed"] <= 1.0
+    assert shown["accuracy"] <= 1.0 - shown["typed"]  # a typed gesture shown is never the truth
+    again = measure(view, config, hops, [("configured", {})])
+    assert again[1][1] == shown  # each engine starts the stream afresh: the same figures
+
+
+def test_bench_stability_describe_bad_input(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["bench", "stability", "--model", "3dc-armband", "--data", "x.mat", "--profile", "p",
+                     "--describe", "thumb_up"]) == 2
+    assert "not with --profile" in capsys.readouterr().err

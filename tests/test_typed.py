@@ -53,9 +53,9 @@ def test_describe_offset_default_and_bad_value() -> None:
     assert LiveSettings.from_config({}, describe_offset=0.0).describe_offset == 0.0
     with pytest.raises(ConfigError, match="describe_offset"):
         LiveSettings.from_config({}, describe_offset=-0.1)
-    s = LiveSettings.from_config({})  # the stream's novelty: the bench's beta and offsets
+    s = LiveSettings.from_config({})  # the stream's novelty: off, the bench's offsets for when it is on
     assert (s.describe_novelty, s.describe_novelty_offset, s.describe_novelty_offset_anatomy) == (
-        pytest.approx(0.5), pytest.approx(0.29), pytest.approx(0.18))
+        0.0, pytest.approx(0.26), pytest.approx(0.18))
 
 
 def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> None:
@@ -147,12 +147,13 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
 
 
 def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
-    """``live.describe_novelty``: until the stream's known gestures are fitted a hop is ranked with the plain
-    offsets; then with the novelty offsets plus beta x the window's novelty, on the typed gestures only."""
+    """``live.describe_novelty``: a hop without a novelty yet (NaN: before the stream's first fit, or a
+    gesture it has not shown) is ranked with the plain offsets; one with a novelty with the novelty offsets
+    plus beta x the novelty, on the typed gestures only. The live engine feeds each hop's window to it."""
     from myosem_rt.descriptors import patch_descriptors
+    from myosem_rt.groups import log_mav
     from myosem_rt.live.engine import LiveEngine, LiveSettings
     from myosem_rt.model import MyoSemModel
-    from myosem_rt.novelty import StreamNovelty
     from myosem_rt.text_encoder import TextEncoder
 
     model = MyoSemModel.load("3dc-armband")
@@ -160,31 +161,39 @@ def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
                            novelty_offsets=(0.1, 0.05))
     k = len(model.class_ids)
     assert view.is_typed.tolist() == [False] * k + [True] and view.novelty_offsets[-1] == pytest.approx(0.1)
-    z = np.eye(view.prototypes.shape[1], dtype=np.float32)[:2]
+    z = np.eye(view.prototypes.shape[1], dtype=np.float32)[:3]
     plain = view.rank(z)[0]
-    lean = view.rank(z, np.array([2.0, -1.0]))[0]
+    lean = view.rank(z, np.array([2.0, -1.0, np.nan]))[0]
     np.testing.assert_allclose(lean[:, :k], plain[:, :k], atol=1e-6)
-    np.testing.assert_allclose(lean[:, k], plain[:, k] - 0.3 + 0.1 + 0.5 * np.array([2.0, -1.0]), atol=1e-5)
+    np.testing.assert_allclose(lean[:2, k], plain[:2, k] - 0.3 + 0.1 + 0.5 * np.array([2.0, -1.0]), atol=1e-5)
+    np.testing.assert_allclose(lean[2], plain[2], atol=1e-6)  # no novelty: the plain offsets
 
-    view.stream = StreamNovelty(span=200, refit=20, min_windows=30)
+    class Stream:  # a stand-in for StreamNovelty: none for two hops, then 2.0 (its rule: test_novelty.py)
+        def __init__(self) -> None:
+            self.pushed: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def push(self, features: np.ndarray, known_scores: np.ndarray) -> float | None:
+            self.pushed.append((features, known_scores))
+            return None if len(self.pushed) <= 2 else 2.0
+
+        def reset(self) -> None:  # a new engine starts a new stream
+            self.pushed = []
+
+    view.stream = Stream()
     engine = LiveEngine(view, LiveSettings.from_config({}))
-    rng = np.random.default_rng(0)
-    rest = rng.normal(size=(model.window, model.n_channels)) * 5
+    samples = np.random.default_rng(0).normal(size=(3, model.window, model.n_channels)) * 20
 
     class Window:
         index, segment, timestamp = 0, 0, 0.0
 
-        def __init__(self, samples: np.ndarray) -> None:
-            self.samples = samples
-            self.descriptors = patch_descriptors(samples[None], model.patch)[0].astype(np.float32)
+        def __init__(self, x: np.ndarray) -> None:
+            self.samples = x
+            self.descriptors = patch_descriptors(x[None], model.patch)[0].astype(np.float32)
 
-    windows = [Window(rest * rng.uniform(0.2, 5.0, model.n_channels)) for _ in range(30)]
-    steps = [engine.step(w) for w in windows[:29]]
-    assert view.stream.known is None  # fewer hops than min_windows: the plain offsets
-    np.testing.assert_allclose(steps[0].scores, view.rank(steps[0].z)[0][0], atol=1e-5)
-    engine.step(windows[29])
-    assert view.stream.known is not None  # fitted at the 30th hop, used from the 31st
-    loud = Window(rest * 200)  # far louder than anything in the stream: novel, the typed gesture lifted
-    step = engine.step(loud)
-    assert step.scores[k] > float(view.rank(step.z)[0][0, k]) - 0.3 + 0.1 + 0.5
-    np.testing.assert_allclose(step.scores[:k], view.rank(step.z)[0][0, :k], atol=1e-5)
+    steps = [engine.step(Window(x)) for x in samples]
+    features, known = view.stream.pushed[0]
+    np.testing.assert_allclose(features, log_mav(samples[:1])[0])  # the window's log MAV
+    np.testing.assert_allclose(known, view.rank(steps[0].z)[0][0, :k], atol=1e-5)  # the trained classes
+    np.testing.assert_allclose(steps[1].scores, view.rank(steps[1].z)[0][0], atol=1e-5)
+    np.testing.assert_allclose(steps[2].scores[k], view.rank(steps[2].z)[0][0, k] - 0.3 + 0.1 + 1.0,
+                               atol=1e-5)

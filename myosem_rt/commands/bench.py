@@ -46,6 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="enrol: write DIR/enrolment.{md,json}; loso: DIR/loso-SUITE.{md,json}")
     p.add_argument("--profile", metavar="PATH",
                    help="the wearer's profile (myosem enrol): live, stability")
+    p.add_argument("--describe", action="append", metavar="NAME=DESCRIPTION|ACTION",
+                   help="stability: rank this typed gesture beside the model's classes, as myosem live "
+                        "--describe does (repeatable); the recording never shows it, so every hop showing it "
+                        "is a false alarm")
+    p.add_argument("--describe-novelty", type=float, metavar="BETA",
+                   help="stability: the typed gestures' stream novelty weight (config live.describe_novelty)")
     p.add_argument("--device", metavar="D", help="train: auto (default), cpu or cuda[:N]")
     p.add_argument("--train-config", metavar="NAME|PATH",
                    help="train: training config (default myosem-small)")

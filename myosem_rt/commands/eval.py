@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "releases and fidgets during rest are not scored)")
     p.add_argument("--no-context", action="store_true",
                    help="do not add the row of the model's activity context (myosem_rt/context.py)")
+    p.add_argument("--describe-novelty", type=float, metavar="BETA",
+                   help="--held-out: also score the held-out classes typed back with the stream's novelty at "
+                        "BETA, as live --describe-novelty (default config live.describe_novelty; 0 = not)")
     xdf.add_arguments(p)
 
 
@@ -366,13 +369,13 @@ def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: di
     """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids (``free``:
     by their catalogue sentences as free descriptions, no anatomy), as ``myosem live --describe`` ranks
     them with the configured offsets (:func:`myosem_rt.typed.typed_back`); with the windows' ``log_mav``
-    and ``recording`` and ``live.describe_novelty`` on, also with the stream's novelty (``novelty``), in
-    its offline form: each recording's windows labelled by the model's best known class
-    (:func:`myosem_rt.novelty.recording_stream_novelty`; live fits on the past two minutes instead)."""
+    and ``recording`` and ``live.describe_novelty`` on, also with the stream's novelty (``novelty``) as
+    live computes it: :class:`myosem_rt.novelty.StreamNovelty` fed each recording's windows in order
+    (:func:`myosem_rt.novelty.causal_stream_novelty`; a subsampled stream is a thinned one)."""
     import numpy as np
 
     from myosem_rt.live.engine import LiveSettings
-    from myosem_rt.novelty import recording_stream_novelty
+    from myosem_rt.novelty import causal_stream_novelty
     from myosem_rt.retrieval import generalised_curve_scores
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import typed_back
@@ -391,7 +394,7 @@ def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: di
            "anatomy_offset": live.describe_offset_anatomy, "anatomical": list(view.anatomical)}
     if log_mav is not None and recording is not None and view.novelty > 0:
         known = np.asarray(z, dtype=np.float32) @ view.prototypes[~view.is_typed].T  # the trained classes
-        novelty = recording_stream_novelty(log_mav, known, recording)
+        novelty = causal_stream_novelty(log_mav, known, recording)
         out["novelty"] = {**point(view.rank(z, novelty)[0]), "beta": view.novelty,
                           "offsets": [float(o) for o in (live.describe_novelty_offset,
                                                          live.describe_novelty_offset_anatomy)]}
@@ -471,6 +474,12 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
     if not args.model and not args.profile:
         raise ConfigError("eval: give --model DIR, or --profile PATH (its model is used)")
+    if getattr(args, "describe_novelty", None) is not None:  # validated with the rest of live's settings
+        live = {**dict(config.get("live") or {}), "describe_novelty": args.describe_novelty}
+        config = {**config, "live": live}
+        from myosem_rt.live.engine import LiveSettings
+
+        LiveSettings.from_config(config)
     if args.json:
         check_new_file(args.json, "--json", force=args.force)
     if args.plot:

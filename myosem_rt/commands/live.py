@@ -116,31 +116,6 @@ def open_live(model_dir: str | None, config: dict[str, Any], selector: Any,
     return model, consumer
 
 
-def _with_typed(model: Any, typed: list[Any], settings: Any) -> Any:
-    """The model with the typed gestures as candidates (:mod:`myosem_rt.typed`), embedded by its text
-    encoder, ranked with the offsets and stream novelty of ``settings`` (:class:`LiveSettings`)."""
-    from myosem_rt.text_encoder import TextEncoder
-    from myosem_rt.typed import TypedCandidates
-
-    if model.text_dir is None:
-        raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
-    offset = settings.describe_offset
-    view = TypedCandidates(model, typed, TextEncoder.load(model.text_dir), offset,
-                           anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
-                           novelty_offsets=(settings.describe_novelty_offset,
-                                            settings.describe_novelty_offset_anatomy))
-    log.info("live: ranking %d typed gesture(s) beside the model's %d classes (cosine + %.2f): %s",
-             len(typed), len(model.class_ids), offset, ", ".join(t[0] for t in typed))
-    if view.stream is not None:
-        log.info("live: typed gestures lean ahead on windows unlike the gestures of the last %d hops "
-                 "(novelty x %.2f, from the first %d hops on; myosem_rt/novelty.py)", view.stream.span,
-                 view.novelty, view.stream.min_windows)
-    if view.anatomical:
-        log.info("live: %s placed by the muscles each drives as well as by its description "
-                 "(myosem_rt/anatomy.py)", ", ".join(view.anatomical))
-    return view
-
-
 def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from myosem_rt.live.engine import LiveEngine, LiveSettings, run_live
     from myosem_rt.live.outputs import JsonlWriter, ResultOutlet, TerminalView
@@ -161,7 +136,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         check_new_file(args.jsonl, "--jsonl", force=args.force)
     typed = None
     if args.describe:
-        from myosem_rt.typed import parse_typed
+        from myosem_rt.typed import parse_typed, with_typed
 
         typed = parse_typed(args.describe)
         if getattr(args, "profile", None):
@@ -178,7 +153,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
                                               duration=args.duration), config)
     if typed:
         try:
-            model = _with_typed(model, typed, settings)
+            model = with_typed(model, typed, settings)
         except Exception:
             consumer.close()
             raise

@@ -289,8 +289,12 @@ class LiveEngine:
         spec = getattr(model, "context", None) if settings.context == "model" else None
         self.context = ActivityContext(spec) if spec is not None and spec.active else None
         self._segment: int | None = None
-        #: a view that reads the window as well as its embedding (typed gestures with the stream's novelty)
+        #: a view that reads the window as well as its embedding (typed gestures with the stream's novelty);
+        #: a new engine is a new stream
         self._rank_window = getattr(model, "rank_window", None)
+        new_stream = getattr(model, "new_stream", None)
+        if new_stream is not None:
+            new_stream()
 
     def step(self, window: Any, arrival: float | None = None) -> Result:
         """One hop; ``window`` has ``samples`` (W, C), ``descriptors`` (P, C, 3), ``timestamp``, ``segment``

@@ -1,4 +1,5 @@
-"""``myosem bench stability --model NAME|DIR --data FILE [--profile PATH]``: label flicker against accuracy.
+"""``myosem bench stability --model NAME|DIR --data FILE [--profile PATH | --describe G ...]``: label flicker
+against accuracy.
 
 Why: a shown label that changes many times a second is unreadable even when most hops are right (a tester
 saw 29 changes in 10 s on 3DC S18), while holding a label too long makes the display late. This measures
@@ -19,6 +20,11 @@ change, to and from "uncertain" included) beside the ground truth's; accuracy (s
 label is the truth -- "uncertain" counts as wrong); the share of hops shown "uncertain"; the mean delay from
 a ground-truth change to the first hop showing the new class (before the next change; changes never shown
 are counted as missed).
+
+With ``--describe`` (as ``myosem live --describe``: :func:`myosem_rt.typed.with_typed`) the recording is
+ranked against the model's classes and the typed gestures, which it never shows: the share of hops showing
+a typed gesture is the false-alarm rate a wearer sees who types a gesture and does not make it (column
+``typed``), at the configured settings only.
 """
 
 from __future__ import annotations
@@ -158,8 +164,9 @@ def _changes(x: np.ndarray, segment: np.ndarray) -> np.ndarray:
 
 
 def stability_figures(shown: np.ndarray, truth: np.ndarray, segment: np.ndarray,
-                      hop_ms: float) -> dict[str, float]:
-    """Flicker and accuracy of shown labels (-1 = "uncertain") against the truth (module docstring)."""
+                      hop_ms: float, typed: Sequence[int] = ()) -> dict[str, float]:
+    """Flicker and accuracy of shown labels (-1 = "uncertain") against the truth (module docstring); with
+    the ``typed`` gestures' ids, the share of hops showing one of them (``typed``)."""
     shown, truth, segment = (np.asarray(a) for a in (shown, truth, segment))
     n = int(shown.size)
     minutes = n * hop_ms / 60_000.0
@@ -184,6 +191,7 @@ def stability_figures(shown: np.ndarray, truth: np.ndarray, segment: np.ndarray,
         "delay_ms": float(np.mean(delays)) if delays else math.nan,
         "truth_changes": int(truth_changes.size),
         "missed": missed,
+        **({"typed": float(np.mean(np.isin(shown, list(typed)))) if n else math.nan} if len(typed) else {}),
     }
 
 
@@ -206,13 +214,14 @@ def measure(model: Any, config: Mapping[str, Any], hops: Hops,
     """:func:`stability_figures` of each setting in ``rows`` (first: raw top-1, no smoothing)."""
     from myosem_rt.live.engine import LiveSettings
 
+    typed = [int(c) for c, t in zip(model.class_ids, getattr(model, "is_typed", []), strict=False) if t]
     out: list[tuple[str, dict[str, float]]] = []
     for i, (name, overrides) in enumerate(rows):
         shown, raw = shown_ids(model, hops, LiveSettings.from_config(config, **overrides))
         if i == 0:
             out.append(("raw top-1 (no smoothing)", stability_figures(raw, hops.truth, hops.segment,
-                                                                      hops.hop_ms)))
-        out.append((name, stability_figures(shown, hops.truth, hops.segment, hops.hop_ms)))
+                                                                      hops.hop_ms, typed)))
+        out.append((name, stability_figures(shown, hops.truth, hops.segment, hops.hop_ms, typed)))
     return out
 
 
@@ -226,12 +235,14 @@ def load_view(model: Any, config: Mapping[str, Any], profile: str | None) -> Any
 
 
 def format_table(results: Sequence[tuple[str, Mapping[str, float]]]) -> list[str]:
+    typed = any("typed" in f for _, f in results)
     head = (f"  {'setting':<40s}{'changes/min':>12s}{'accuracy':>10s}{'uncertain':>10s}"
-            f"{'delay ms':>10s}{'missed':>8s}")
+            f"{'delay ms':>10s}{'missed':>8s}" + (f"{'typed':>8s}" if typed else ""))
     lines = [head]
     for name, f in results:
         lines.append(f"  {name:<40s}{f['changes_per_min']:12.1f}{f['accuracy']:10.3f}{f['uncertain']:10.3f}"
-                     f"{f['delay_ms']:10.0f}{f['missed']:>5d}/{f['truth_changes']}")
+                     f"{f['delay_ms']:10.0f}{f['missed']:>5d}/{f['truth_changes']}"
+                     + (f"{f.get('typed', math.nan):8.3f}" if typed else ""))
     return lines
 
 
@@ -246,8 +257,16 @@ def bench_stability(args: Any, config: dict[str, Any]) -> int:
     if not (model_dir or profile) or not data:
         raise ConfigError("bench stability needs --model NAME|DIR (or --profile PATH) and --data FILE "
                           "(a labelled recording)")
+    described = getattr(args, "describe", None)
+    if described and profile:
+        raise ConfigError("bench stability: --describe ranks by the model's cosine, not with --profile")
     base = MyoSemModel.load(model_dir, threads=1) if model_dir else None
     model = load_view(base, config, profile) if profile else base
+    if described:  # as live --describe ranks them (myosem_rt/typed.py)
+        from myosem_rt.typed import parse_typed, with_typed
+
+        model = with_typed(model, parse_typed(described), LiveSettings.from_config(
+            config, describe_novelty=getattr(args, "describe_novelty", None)))
     session = load_session(data)
     if session.n_channels != model.n_channels or session.fs != model.fs:
         raise ConfigError(f"{data} is {session.n_channels} ch @ {session.fs:g} Hz but {model.directory} "
@@ -255,7 +274,8 @@ def bench_stability(args: Any, config: dict[str, Any]) -> int:
     kind = score_kind(model)
     duration = QUICK_S if getattr(args, "quick", False) else None
     hops = replay_hops(model, config, session, truth_ids(model, session, data), duration_s=duration)
-    results = measure(model, config, hops, sweep(kind))
+    rows = [("configured defaults", {})] if described else sweep(kind)
+    results = measure(model, config, hops, rows)
     live = LiveSettings.from_config(config)
     f0 = results[0][1]
     lines = [f"model  {model.directory}  ({kind} scores, hop {model.hop_ms:g} ms, K={len(model.class_ids)})"
@@ -267,5 +287,8 @@ def bench_stability(args: Any, config: dict[str, Any]) -> int:
              f"{live.reject_below(kind):g}, dwell {live.dwell_ms:g} ms, hold {live.hold_ms:g} ms",
              "accuracy: shown label == truth (uncertain = wrong); delay: truth change -> first correct shown "
              "label (mean; missed = never shown before the next change)"]
+    if described:
+        lines.append(f"typed: {', '.join(t.name for t in model.typed)} (never in the recording: the share of "
+                     f"hops showing one is the false-alarm rate); stream novelty x {model.novelty:g}")
     print("\n".join(lines + format_table(results)))
     return 0

@@ -42,7 +42,8 @@ FEATURES = ("MAV", "WL", "ZC", "SSC")
 #: eps = NOISE_FACTOR x the 10th percentile of the per-window channel RMS of the training windows.
 NOISE_FACTOR = 0.5
 NOISE_PERCENTILE = 10.0
-_LOG_EPS = 1e-6
+#: added to MAV and WL before their log: a silent channel stays finite (also in groups.log_mav)
+LOG_EPS = 1e-6
 
 
 def noise_threshold(x: np.ndarray, factor: float = NOISE_FACTOR,
@@ -85,7 +86,7 @@ class _TimeDomain:
         mav = (np.abs(x) if abs_x is None else abs_x).sum(axis=-1) / x.shape[-1]  # = mean, less overhead
         wl = self.abs_d.sum(axis=-1)
         if log_amplitude:
-            mav, wl = np.log(mav + _LOG_EPS), np.log(wl + _LOG_EPS)
+            mav, wl = np.log(mav + LOG_EPS), np.log(wl + LOG_EPS)
         self.amplitude = (mav, wl)
         self.crossing = x[..., :-1] * x[..., 1:] < 0  # ZC's sign condition
         # SSC: b = x_i - x_{i-1} = d[i-1], f = x_i - x_{i+1} = -d[i]; b * f > 0 <=> d[i-1] * d[i] < 0
