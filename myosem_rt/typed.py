@@ -126,6 +126,16 @@ class TypedCandidates:
 
             self.stream = StreamNovelty()
 
+    @classmethod
+    def from_settings(cls, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
+                      settings: Any) -> TypedCandidates:
+        """The view with the offsets and stream novelty of ``settings``
+        (:class:`~myosem_rt.live.engine.LiveSettings`): how live, stability and eval rank typed gestures."""
+        return cls(model, typed, encoder, settings.describe_offset,
+                   anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
+                   novelty_offsets=(settings.describe_novelty_offset,
+                                    settings.describe_novelty_offset_anatomy))
+
     def __getattr__(self, name: str) -> Any:  # the rest (layout, encoder, session state): the model's
         return getattr(self.__dict__["base_model"], name)
 
@@ -133,7 +143,13 @@ class TypedCandidates:
         """Scores (N, K + typed) against every candidate (cosine, plus the offset for the typed ones) and
         their order, best first; with each window's ``novelty`` (N,), the novelty offsets and beta times
         the novelty on the typed ones instead (the plain offsets where it is NaN: no novelty yet)."""
-        scores = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T
+        return self._lifted(self._cosine(z), novelty)
+
+    def _cosine(self, z: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes.T
+
+    def _lifted(self, scores: np.ndarray, novelty: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rank` from the cosines ``scores`` (N, K + typed)."""
         if novelty is None:
             scores = scores + self.offsets
         else:
@@ -154,10 +170,9 @@ class TypedCandidates:
             return self.rank(z)
         from myosem_rt.groups import log_mav
 
-        n = len(self.base_model.class_ids)
-        cosine = np.atleast_2d(np.asarray(z, dtype=np.float32)) @ self.prototypes[:n].T
-        value = self.stream.push(log_mav(np.asarray(samples)[None])[0], cosine[0])
-        return self.rank(z, np.array([np.nan if value is None else value]))
+        cosine = self._cosine(z)  # the model's classes' columns label the stream
+        value = self.stream.push(log_mav(np.asarray(samples)[None])[0], cosine[0, ~self.is_typed])
+        return self._lifted(cosine, np.array([np.nan if value is None else value]))
 
 
 def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> TypedCandidates:
@@ -168,13 +183,10 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
 
     if getattr(model, "text_dir", None) is None:
         raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
-    offset = settings.describe_offset
-    view = TypedCandidates(model, typed, TextEncoder.load(model.text_dir), offset,
-                           anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
-                           novelty_offsets=(settings.describe_novelty_offset,
-                                            settings.describe_novelty_offset_anatomy))
+    view = TypedCandidates.from_settings(model, typed, TextEncoder.load(model.text_dir), settings)
     log.info("ranking %d typed gesture(s) beside the model's %d classes (cosine + %.2f): %s",
-             len(view.typed), len(model.class_ids), offset, ", ".join(t.name for t in view.typed))
+             len(view.typed), len(model.class_ids), settings.describe_offset,
+             ", ".join(t.name for t in view.typed))
     if view.stream is not None:
         log.info("typed gestures lean ahead on windows unlike the gestures of the last %d hops (novelty x "
                  "%.2f, from the first %d hops on; myosem_rt/novelty.py)", view.stream.span, view.novelty,
@@ -247,21 +259,19 @@ class _Without:
         return getattr(self.__dict__["base_model"], name)
 
 
-def typed_back(model: Any, held_out: Sequence[int], encoder: Any, offset: float,
-               anatomy_offset: float | None = None, novelty: float = 0.0,
-               novelty_offsets: tuple[float, float] | None = None,
+def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,
                free: bool = False) -> tuple[TypedCandidates, np.ndarray]:
     """A held-out model as a user meets its held-out classes live: the model without them, each typed back
-    with ``--describe ACTION`` (its catalogue sentence, its anatomy, the offsets), or with ``free`` as
-    ``--describe ACTION=SENTENCE`` (a free description: no anatomy). Returns the view and the class id each
-    of its columns stands for, so that ``myosem eval`` scores the run-time path itself."""
+    with ``--describe ACTION`` (its catalogue sentence, its anatomy), or with ``free`` as ``--describe
+    ACTION=SENTENCE`` (a free description: no anatomy), ranked as ``settings`` say
+    (:meth:`TypedCandidates.from_settings`). Returns the view and the class id each of its columns stands
+    for, so that ``myosem eval`` scores the run-time path itself."""
     ids = np.asarray(model.class_ids, np.int64)
     keep = ~np.isin(ids, list(held_out))
     actions = [model.actions[int(np.flatnonzero(ids == c)[0])] for c in held_out]
     typed = parse_typed(actions)
     if free:
         typed = [Typed(t.name, t.description) for t in typed]
-    view = TypedCandidates(_Without(model, keep), typed, encoder, offset,
-                           anatomy_offset=anatomy_offset, novelty=novelty, novelty_offsets=novelty_offsets)
+    view = TypedCandidates.from_settings(_Without(model, keep), typed, encoder, settings)
     return view, np.r_[ids[keep], np.asarray(list(held_out), np.int64)]
 

@@ -132,13 +132,14 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
     from myosem_rt.typed import typed_back
 
     model = MyoSemModel.load("3dc-armband")
-    view, columns = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), 0.32, 0.25)
+    settings = LiveSettings.from_config({}, describe_offset=0.32, describe_offset_anatomy=0.25)
+    view, columns = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), settings)
     assert len(view.class_ids) == len(model.class_ids)
     assert sorted(columns.tolist()) == model.class_ids.tolist()
     assert columns[-3:].tolist() == [3, 6, 10] and not np.isin(columns[:-3], [3, 6, 10]).any()
     assert set(view.anatomical) == {model.actions[i] for i in (3, 6, 10)}  # each has muscles someone shares
     np.testing.assert_allclose(view.offsets, [0.0] * 8 + [0.25] * 3)
-    words, _ = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), 0.32, 0.25, free=True)
+    words, _ = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), settings, free=True)
     assert words.anatomical == [] and words.descriptions[-3:] == view.descriptions[-3:]  # words alone
     np.testing.assert_allclose(words.offsets, [0.0] * 8 + [0.32] * 3)
     free = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)

@@ -358,20 +358,19 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
             if not posterior and getattr(model, "text_dir", None) is not None:
-                for key, free in (("generalised_typed", False), ("generalised_typed_free", True)):
-                    result[key] = _typed_back(model, z, labels, sorted(held_out), config, log_mav,
-                                              recording, free)
+                result.update(_typed_back(model, z, labels, sorted(held_out), config, log_mav, recording))
     return result
 
 
 def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: dict[str, Any],
-                log_mav: Any = None, recording: Any = None, free: bool = False) -> dict[str, Any]:
-    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids (``free``:
-    by their catalogue sentences as free descriptions, no anatomy), as ``myosem live --describe`` ranks
-    them with the configured offsets (:func:`myosem_rt.typed.typed_back`); with the windows' ``log_mav``
-    and ``recording`` and ``live.describe_novelty`` on, also with the stream's novelty (``novelty``) as
-    live computes it: :class:`myosem_rt.novelty.StreamNovelty` fed each recording's windows in order
-    (:func:`myosem_rt.novelty.causal_stream_novelty`; a subsampled stream is a thinned one)."""
+                log_mav: Any, recording: Any) -> dict[str, Any]:
+    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids
+    (``generalised_typed``) and by their catalogue sentences as free descriptions, no anatomy
+    (``generalised_typed_free``), as ``myosem live --describe`` ranks them with the configured offsets
+    (:func:`myosem_rt.typed.typed_back`); with ``live.describe_novelty`` on, each also with the stream's
+    novelty (``novelty``) as live computes it: :class:`myosem_rt.novelty.StreamNovelty` fed each
+    recording's windows (``log_mav``, ``recording``) in order (:func:`myosem_rt.novelty.
+    causal_stream_novelty`; a subsampled stream is a thinned one)."""
     import numpy as np
 
     from myosem_rt.live.engine import LiveSettings
@@ -381,23 +380,25 @@ def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: di
     from myosem_rt.typed import typed_back
 
     live = LiveSettings.from_config(config)
-    view, columns = typed_back(model, held_out, TextEncoder.load(model.text_dir), live.describe_offset,
-                               live.describe_offset_anatomy, live.describe_novelty,
-                               (live.describe_novelty_offset, live.describe_novelty_offset_anatomy),
-                               free)
+    encoder = TextEncoder.load(model.text_dir)
+    novelty = None  # the same for both views: their trained classes are the model's kept ones
 
-    def point(scores: Any) -> dict[str, float]:  # the scores carry the offsets: the curve without stacking
+    def point(scores: Any, columns: Any) -> dict[str, float]:  # scores with offsets: no stacking
         curve = generalised_curve_scores(scores, labels, columns, held_out, gammas=(0.0,))
         return {k: curve[k][0] for k in ("held_out", "seen", "harmonic")}
 
-    out = {**point(view.rank(z)[0]), "offset": live.describe_offset,
-           "anatomy_offset": live.describe_offset_anatomy, "anatomical": list(view.anatomical)}
-    if log_mav is not None and recording is not None and view.novelty > 0:
-        known = np.asarray(z, dtype=np.float32) @ view.prototypes[~view.is_typed].T  # the trained classes
-        novelty = causal_stream_novelty(log_mav, known, recording)
-        out["novelty"] = {**point(view.rank(z, novelty)[0]), "beta": view.novelty,
-                          "offsets": [float(o) for o in (live.describe_novelty_offset,
-                                                         live.describe_novelty_offset_anatomy)]}
+    out: dict[str, Any] = {}
+    for key, free in (("generalised_typed", False), ("generalised_typed_free", True)):
+        view, columns = typed_back(model, held_out, encoder, live, free)
+        out[key] = {**point(view.rank(z)[0], columns), "offset": live.describe_offset,
+                    "anatomy_offset": live.describe_offset_anatomy, "anatomical": list(view.anatomical)}
+        if view.novelty > 0:
+            if novelty is None:
+                known = np.asarray(z, dtype=np.float32) @ view.prototypes[~view.is_typed].T
+                novelty = causal_stream_novelty(log_mav, known, recording)
+            out[key]["novelty"] = {**point(view.rank(z, novelty)[0], columns), "beta": view.novelty,
+                                   "offsets": [float(o) for o in (live.describe_novelty_offset,
+                                                                  live.describe_novelty_offset_anatomy)]}
     return out
 
 

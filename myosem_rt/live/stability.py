@@ -214,7 +214,8 @@ def measure(model: Any, config: Mapping[str, Any], hops: Hops,
     """:func:`stability_figures` of each setting in ``rows`` (first: raw top-1, no smoothing)."""
     from myosem_rt.live.engine import LiveSettings
 
-    typed = [int(c) for c, t in zip(model.class_ids, getattr(model, "is_typed", []), strict=False) if t]
+    is_typed = getattr(model, "is_typed", None)  # a view with typed gestures (myosem_rt/typed.py)
+    typed = [] if is_typed is None else np.asarray(model.class_ids)[is_typed].tolist()
     out: list[tuple[str, dict[str, float]]] = []
     for i, (name, overrides) in enumerate(rows):
         shown, raw = shown_ids(model, hops, LiveSettings.from_config(config, **overrides))
