@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myosem_rt.groups import NAMED_BONUS, channel_pattern, cut_groups, grouped_scores, kmeans, name_groups
+from myosem_rt.groups import (
+    CAUSAL_MIN_PER_GROUP,
+    NAMED_BONUS,
+    causal_cuts,
+    causal_grouped_scores,
+    channel_pattern,
+    cut_groups,
+    grouped_scores,
+    kmeans,
+    name_groups,
+)
 
 
 def _blobs(k: int, n: int, rng: np.random.Generator, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -103,3 +113,48 @@ def test_group_purity_is_the_best_one_to_one_match_per_recording() -> None:
     # two recordings, each grouped on its own: pooled, the swapped patterns would make the groups impure
     recording = np.repeat([0, 1], 150)
     assert group_purity(cut_groups(np.r_[x, x], 3, recording), np.r_[y, (y + 1) % 3], recording) == 1.0
+
+
+def test_causal_grouping_uses_no_later_window() -> None:
+    """Each window is named from the windows up to it: changing every later window (patterns and scores)
+    leaves its named scores as they were, while the offline grouping changes; windows before the first cut
+    keep their own scores."""
+    rng = np.random.default_rng(4)
+    x, y = _blobs(3, 40, rng)
+    order = rng.permutation(len(y))  # gestures interleaved in time, as a recording's repetitions are
+    x, y = x[order], y[order]
+    start = np.arange(len(y)) * 50
+    scores = 0.08 * np.eye(3)[y] + rng.normal(scale=0.1, size=(len(y), 3))
+    cuts = causal_cuts(x, 3, start=start)
+    first = 3 * CAUSAL_MIN_PER_GROUP - 1
+    assert all(c is None for c in cuts[:first]) and all(c is not None for c in cuts[first:])
+    assert all(c.rows[-1] == i and (start[c.rows] <= start[i]).all() for i, c in enumerate(cuts) if c)
+    named = causal_grouped_scores(scores, cuts)
+    assert np.array_equal(named[:first], scores[:first])
+    assert np.mean(named.argmax(1) == y) > np.mean(scores.argmax(1) == y) + 0.2
+    t = 60  # rewrite the future after window t
+    x2, s2 = x.copy(), scores.copy()
+    x2[t + 1:] = rng.normal(size=x2[t + 1:].shape)
+    s2[t + 1:] = rng.normal(size=s2[t + 1:].shape)
+    again = causal_grouped_scores(s2, causal_cuts(x2, 3, start=start))
+    assert np.array_equal(again[: t + 1], named[: t + 1])
+    offline = grouped_scores(s2, cut_groups(x2, 3))
+    assert not np.array_equal(offline[: t + 1].argmax(1), grouped_scores(scores, cut_groups(x, 3))[: t + 1]
+                              .argmax(1))
+    with pytest.raises(ValueError, match="cuts"):
+        causal_grouped_scores(scores[:5], cuts)
+
+
+def test_causal_cuts_follow_time_within_each_recording() -> None:
+    """Windows given out of time order and from two recordings: each cut holds its own recording's windows
+    that started no later, in time order."""
+    rng = np.random.default_rng(6)
+    x, _ = _blobs(2, 20, rng)
+    recording = np.tile([0, 1], 20)
+    start = rng.permutation(40) * 10
+    for i, cut in enumerate(causal_cuts(x, 2, recording, start)):
+        if cut is None:
+            continue
+        assert (recording[cut.rows] == recording[i]).all()
+        assert np.array_equal(cut.rows, np.flatnonzero((recording == recording[i]) & (start <= start[i]))[
+            np.argsort(start[(recording == recording[i]) & (start <= start[i])], kind="stable")])

@@ -258,9 +258,15 @@ def test_muscle_head_figures_name_groups_of_each_recording() -> None:
     pattern = np.where(y[:, None] == 2, 1.0, -1.0) * (1 - 2 * recording[:, None]) + rng.normal(
         scale=0.1, size=(len(y), 3))
     zt = protos[np.repeat([0, 1], 50)] + 0.1 * rng.normal(size=(100, 16))
-    out = figures(zt, np.repeat([0, 1], 50), z, y, protos, ids, vectors, [2, 3], pattern, recording)
+    # each recording's two gestures interleaved in time
+    start = np.r_[rng.permutation(120), rng.permutation(120)] * 50
+    out = figures(zt, np.repeat([0, 1], 50), z, y, protos, ids, vectors, [2, 3], pattern, recording,
+                  start=start)
     plain, grouped = out["held_out_only"][0], out["groups"][0]
     assert plain["R@1"] < 0.8 and grouped["R@1"] == 1.0 and grouped["text_to_emg R@1"] == 1.0
+    # the causal form names the windows before its first cut by their own scores, the rest by their group
+    causal = out["causal_groups"][0]["R@1"]
+    assert plain["R@1"] + 0.1 < causal < 1.0 and "causal_groups" in out["anatomy"]
 
 
 def test_paired_lines_compare_the_headline_row_fold_by_fold() -> None:
@@ -299,3 +305,13 @@ def test_recipe_lines_compare_each_method_under_the_same_recipe() -> None:
     stream = next(x for x in lines if x.startswith("| + stream novelty |"))
     assert "+0.100 ± 0.000 (2/2)" in stream and stream.endswith("| - |")  # no text-baseline row: "-"
     assert not any(x.startswith("| + anatomy |") for x in lines)
+    # the held-out-only figure has recipes of its own (grouped, causally)
+    only = "emg_to_text_held_out_only R@1"
+
+    def r1(values: list[float]) -> dict:
+        return {"title": "t", "complete": True, "folds": [{only: v} for v in values]}
+
+    causal = _recipe_lines({"lda": r1([0.5, 0.5]), "myosem-causal": r1([0.7, 0.8]),
+                            "lda-causal": r1([0.6, 0.6])}, only)
+    assert "held-out-only" in causal[1]
+    assert any(x.startswith("| + muscle head, grouped causally | +0.150") for x in causal)

@@ -13,7 +13,8 @@ chooses it on the other folds (:mod:`train.zeroshot`), never on the fold itself.
 
 With each window's channel pattern, :func:`figures` also names groups of each test recording's held-out
 windows by the mixed score (:mod:`myosem_rt.groups`): the head is what names the groups right (3DC folds,
-``myosem bench zeroshot``).
+``myosem bench zeroshot``); with each window's start too, also in the causal form (each window named by the
+groups of the windows up to it).
 
 A held-out action whose prime mover no trained action uses (pronation, when supination alone is trained,
 is the only user of the pronators) cannot be found by its muscles: the ridge never saw that group active.
@@ -37,9 +38,9 @@ NOVELTY_BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 RIDGE = 1.0
 TRAIN_WINDOWS_PER_FILE = 200
 RESULT_FILE = "muscle_head.json"
-#: the figures' version in RESULT_FILE: a cached file of another version is computed again (3: the stream's
-#: novelty measured against the gesture the model takes each window for)
-VERSION = 3
+#: the figures' version in RESULT_FILE: a cached file of another version is computed again (4: the
+#: causal grouping, ``causal_groups``)
+VERSION = 4
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -62,49 +63,58 @@ def muscle_scores(z: np.ndarray, weights: np.ndarray, vectors: np.ndarray) -> np
 def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarray, prototypes: np.ndarray,
             ids: np.ndarray, vectors: np.ndarray, held_out: list[int], pattern: np.ndarray | None = None,
             recording: np.ndarray | None = None, seed: int = 0,
-            novelty: np.ndarray | None = None, stream_novelty: np.ndarray | None = None) -> dict[str, Any]:
+            novelty: np.ndarray | None = None, stream_novelty: np.ndarray | None = None,
+            start: np.ndarray | None = None) -> dict[str, Any]:
     """For each weight of the head: held-out-only EMG->text R@1 / MRR / text->EMG R@1 and the generalised
     curve (all candidates); with the windows' channel ``pattern`` and ``recording``, also the held-out-only
     figures after naming each recording's groups of held-out windows (:mod:`myosem_rt.groups`), both
     directions; with each window's ``novelty`` (:mod:`myosem_rt.novelty`), the generalised curve for every
     beta of :data:`NOVELTY_BETAS` (``novelty_generalised``: per weight, per beta), and likewise with the
     novelty against the wearer's unlabelled stream (``stream_novelty``, :func:`myosem_rt.novelty.
-    recording_stream_novelty`: ``stream_generalised``). The same figures for the
+    recording_stream_novelty`: ``stream_generalised``); with each window's ``start`` as well as its
+    pattern, the grouped figures in the causal form (``causal_groups``, :func:`myosem_rt.groups.
+    causal_cuts`). The same figures for the
     held-out actions' anatomical prototypes (:mod:`myosem_rt.anatomy`, no fitted head) under ``anatomy``,
     per anatomy weight."""
     from myosem_rt.anatomy import anatomical_prototypes
-    from myosem_rt.groups import cut_groups, group_purity
+    from myosem_rt.groups import causal_cuts, cut_groups, group_purity
 
     col = {int(c): i for i, c in enumerate(ids)}
     head = fit(z_train, vectors[[col[int(c)] for c in y_train]])
     text = _unit(z) @ _unit(prototypes).T
     muscle = muscle_scores(z, head, vectors)
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
-    group, extra = None, {}
+    group, cuts, extra = None, None, {}
     if pattern is not None:  # one cut of each recording's held-out windows, named under every score mix
         held_rec = None if recording is None else recording[unseen]
         group = cut_groups(pattern[unseen], int(only.sum()), held_rec, seed)
         extra["group_purity"] = group_purity(group, y[unseen], held_rec)
+        if start is not None:  # and the causal form's cuts, one per window
+            cuts = causal_cuts(pattern[unseen], int(only.sum()), held_rec, start[unseen], seed)
     mixes = [(1.0 - w) * text + w * muscle for w in WEIGHTS]
     novelties = {"novelty_generalised": novelty, "stream_generalised": stream_novelty}
-    out = _family(mixes, y, ids, held_out, group, recording, novelties, seed)
+    out = _family(mixes, y, ids, held_out, group, recording, novelties, seed, cuts)
     anatomy = [_unit(z) @ _unit(anatomical_prototypes(prototypes, vectors, ~only, w)).T for w in WEIGHTS]
-    return {**out, **extra, "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelties, seed),
-            "version": VERSION}
+    return {**out, **extra, "version": VERSION,
+            "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelties, seed, cuts)}
 
 
 def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: list[int],
             group: np.ndarray | None, recording: np.ndarray | None,
-            novelties: dict[str, np.ndarray | None], seed: int) -> dict[str, Any]:
+            novelties: dict[str, np.ndarray | None], seed: int, cuts: list[Any] | None = None
+            ) -> dict[str, Any]:
     """:func:`figures` of one family of (N, K) score matrices, one per weight of :data:`WEIGHTS`;
-    ``novelties``: result key -> each window's novelty (None: not measured)."""
-    from myosem_rt.groups import grouped_scores
+    ``novelties``: result key -> each window's novelty (None: not measured); ``cuts``: the held-out
+    windows' causal cuts (None: not measured)."""
+    from myosem_rt.groups import causal_grouped_scores, grouped_scores
     from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
 
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
     if group is not None:
         out["groups"] = []
+    if cuts is not None:
+        out["causal_groups"] = []
     novelties = {key: n for key, n in novelties.items() if n is not None}
     if novelties:
         out["novelty_betas"] = list(NOVELTY_BETAS)
@@ -121,12 +131,14 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
         for key, novelty in novelties.items():
             out[key].append([generalised_curve_scores(scores, y, ids, held_out, novelty=novelty, beta=b)
                              for b in NOVELTY_BETAS])
-        if group is not None:
-            grouped = grouped_scores(held, group, held_rec)
-            g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
-            t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
-            out["groups"].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),
-                                  "text_to_emg R@1": float(t2e["R@1"])})
+        named = {"groups": None if group is None else grouped_scores(held, group, held_rec),
+                 "causal_groups": None if cuts is None else causal_grouped_scores(held, cuts)}
+        for key, grouped in named.items():
+            if grouped is not None:
+                g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
+                t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
+                out[key].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),
+                                 "text_to_emg R@1": float(t2e["R@1"])})
     return out
 
 
@@ -162,7 +174,7 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
     known_scores = (_unit(test.z) @ _unit(np.asarray(model.prototypes)).T)[:, ~np.isin(ids, held_out)]
     stream = recording_stream_novelty(test.log_mav, known_scores, test.recording)
     return figures(train.z, train.labels, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
-                   held_out, level_free(test.log_mav), test.recording, seed, novelty, stream)
+                   held_out, level_free(test.log_mav), test.recording, seed, novelty, stream, test.start)
 
 
 def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:

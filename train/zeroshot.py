@@ -21,7 +21,9 @@ train and test every method on the same windows:
 - ``..., grouped``: every method with its muscle head, after transductive grouping: each test recording's
   held-out windows are cut into as many groups as held-out descriptions by their channel pattern, and each
   group is named by the description its windows score best on together (:mod:`myosem_rt.groups`); held-out
-  only (the generalised setting stays per window), weight chosen on the other folds.
+  only (the generalised setting stays per window), weight chosen on the other folds. ``..., grouped
+  causally``: the same with no window later than the one named (each window named by the groups of its
+  recording's held-out windows up to it: what a stream allows).
 
 The held-out classes' EMG and texts never reach training: the protocol's masks drop their windows and
 stage 1 leaves their texts out (``tests/test_zeroshot.py`` checks it for every fold).
@@ -176,24 +178,33 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
         if any(h is not None and "groups" in h for h in hs):
             out[f"{run}-anatomy-grouped"] = _group_rows(
                 hs, titles[run].replace("muscle groups", "anatomy").replace("**", "") + ", grouped")
+    # the causal form (each window named from the windows up to it), head and anatomy
+    for family, suffix, what in ((heads, "causal", "muscle groups"), (anatomy, "anatomy-causal", "anatomy")):
+        for run, hs in family.items():
+            if any(h is not None and "causal_groups" in h for h in hs):
+                title = titles[run].replace("muscle groups", what)
+                title = f"{title[:-2]}, grouped causally**" if title.endswith("**") else \
+                    f"{title}, grouped causally"
+                out[f"{run}-{suffix}"] = _group_rows(hs, title, key="causal_groups")
     return out
 
 
 def _group_rows(heads: list[dict[str, Any] | None], title: str,
-                weight: float | None = None) -> dict[str, Any]:
-    """Held-out-only figures after transductive grouping (:func:`myosem_rt.groups.grouped_scores`): per fold
-    at ``weight``, or at the weight with the best mean grouped R@1 on the *other* folds."""
+                weight: float | None = None, key: str = "groups") -> dict[str, Any]:
+    """Held-out-only figures after transductive grouping (:func:`myosem_rt.groups.grouped_scores`; ``key``
+    "causal_groups": its causal form): per fold at ``weight``, or at the weight with the best mean grouped
+    R@1 on the *other* folds."""
     per_fold: list[dict[str, float] | None] = []
     for k, head in enumerate(heads):
-        others = [h for j, h in enumerate(heads) if j != k and h is not None and "groups" in h]
-        if head is None or "groups" not in head or (weight is None and not others):
+        others = [h for j, h in enumerate(heads) if j != k and h is not None and key in h]
+        if head is None or key not in head or (weight is None and not others):
             per_fold.append(None)
             continue
         if weight is None:
-            w = int(np.argmax(np.mean([[f["R@1"] for f in h["groups"]] for h in others], axis=0)))
+            w = int(np.argmax(np.mean([[f["R@1"] for f in h[key]] for h in others], axis=0)))
         else:
             w = int(np.argmin(np.abs(np.asarray(head["weights"]) - weight)))
-        g = head["groups"][w]
+        g = head[key][w]
         per_fold.append({"emg_to_text_held_out_only R@1": g["R@1"], "emg_to_text_held_out_only MRR": g["MRR"],
                          "text_to_emg_held_out_only R@1": g["text_to_emg R@1"],
                          "weight": float(head["weights"][w]),
@@ -284,7 +295,8 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
         lines.append(f"| {r['title']} | {' | '.join(cells)} |")
     lines += _paired_lines(results, "emg_to_text_held_out_only R@1")
     lines += _paired_lines(results, "stacked harmonic")
-    lines += _recipe_lines(results)
+    lines += _recipe_lines(results, "emg_to_text_held_out_only R@1")
+    lines += _recipe_lines(results, "stacked harmonic")
     # the channel patterns' own figure, the same for every method: per fold, from any row that has it
     purity = [next((f["group_purity"] for r in results.values() if (f := r["folds"][i]) is not None
                     and f.get("group_purity") is not None), None) for i in range(len(folds))]
@@ -305,19 +317,27 @@ PAIRED = {"emg_to_text_held_out_only R@1": ("held-out-only EMG→text R@1",
                                                              "myosem-muscles", "myosem"))}
 
 
-#: the recipes every method gets (row key suffixes of :func:`collect`), as named in the report
-RECIPES = (("", "plain"), ("-muscles", "+ muscle head"), ("-stream", "+ stream novelty"),
-           ("-anatomy", "+ anatomy"), ("-anatomy-novelty", "+ anatomy + novelty"),
-           ("-anatomy-stream", "+ anatomy + stream novelty"))
+#: per figure, the recipes every method gets (row key suffixes of :func:`collect`), as named in the report
+RECIPES = {
+    "stacked harmonic": (("", "plain"), ("-muscles", "+ muscle head"), ("-stream", "+ stream novelty"),
+                         ("-anatomy", "+ anatomy"), ("-anatomy-novelty", "+ anatomy + novelty"),
+                         ("-anatomy-stream", "+ anatomy + stream novelty")),
+    "emg_to_text_held_out_only R@1": (("", "plain"), ("-muscles", "+ muscle head"), ("-anatomy", "+ anatomy"),
+                                      ("-grouped", "+ muscle head, grouped"),
+                                      ("-anatomy-grouped", "+ anatomy, grouped"),
+                                      ("-causal", "+ muscle head, grouped causally"),
+                                      ("-anatomy-causal", "+ anatomy, grouped causally")),
+}
 
 
 def _recipe_lines(results: dict[str, Any], figure: str = "stacked harmonic") -> list[str]:
-    """Markdown: MyoSem-RT minus each other method *under the same recipe*, fold by fold (mean, standard
-    error, folds ahead). Why: the headline tables compare MyoSem-RT's best row with every row; this says
-    which recipe leaves MyoSem-RT ahead of which method beyond the fold-to-fold noise."""
+    """Markdown: MyoSem-RT minus each other method *under the same recipe* (:data:`RECIPES`), fold by fold
+    (mean, standard error, folds ahead) on ``figure`` (a key of :data:`PAIRED`). Why: the headline tables
+    compare MyoSem-RT's best row with every row; this says which recipe leaves MyoSem-RT ahead of which
+    method beyond the fold-to-fold noise."""
     others = [m for m in ("lda", "cnn-bilstm", TEXT_BASELINE) if m in results]
     rows = []
-    for suffix, name in RECIPES:
+    for suffix, name in RECIPES[figure]:
         mine = results.get(f"myosem{suffix}")
         if mine is None or not mine["complete"] or any(figure not in f for f in mine["folds"]):
             continue
@@ -333,7 +353,7 @@ def _recipe_lines(results: dict[str, Any], figure: str = "stacked harmonic") -> 
         rows.append(f"| {name} | {' | '.join(cells)} |")
     if not rows:
         return []
-    return ["", "Paired per fold, same recipe: MyoSem-RT minus each method, generalised harmonic mean "
+    return ["", f"Paired per fold, same recipe: MyoSem-RT minus each method, {PAIRED[figure][0]} "
             "(mean ± standard error, folds ahead):", "",
             "| recipe | " + " | ".join(results[m]["title"].replace("**", "") for m in others) + " |",
             "|---|" + "---|" * len(others), *rows]

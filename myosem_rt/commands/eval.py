@@ -179,6 +179,7 @@ class Embedded(NamedTuple):
     #: novelty, :mod:`myosem_rt.novelty`) and (N,) the index in ``files`` of each window's recording
     log_mav: Any = None
     recording: Any = None
+    start: Any = None  #: with ``patterns=True``: (N,) each window's first sample in its recording
 
 
 def recording_windows(model: Any, model_dir: str, files: Iterable[Path], config: dict[str, Any], *,
@@ -236,7 +237,8 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
     # give a figure of neither kind), so subsampled figures are per window only
     ctx = ctx if ctx is not None and ctx.active and max_windows_per_file is None else None
     left_out = 0
-    z_parts, label_parts, pooled_parts, datasets, pattern_parts, recording_parts = [], [], [], [], [], []
+    z_parts, label_parts, pooled_parts, datasets = [], [], [], []
+    pattern_parts, recording_parts, start_parts = [], [], []
     from tqdm import tqdm
 
     # a bar over the recordings on a terminal (a folder of 3DC files takes minutes), nothing in logs
@@ -269,13 +271,15 @@ def embed_files(model: Any, model_dir: str, files: Sequence[Path], config: dict[
 
             pattern_parts.append(log_mav(ws.x[scored]))
             recording_parts.append(np.full(int(scored.sum()), len(recording_parts)))
+            start_parts.append(ws.start[scored])
     z, labels = np.concatenate(z_parts), np.concatenate(label_parts)
     if labels.size == 0:
         raise ConfigError(f"no test windows in {len(files)} file(s) (all left out by the protocol, "
                           f"--repetitions or the profile's enrolment, or trials shorter than {spec.window} "
                           "samples)")
     return Embedded(z, labels, datasets, left_out, spec, np.concatenate(pooled_parts) if ctx else None,
-                    *((np.concatenate(pattern_parts), np.concatenate(recording_parts)) if patterns else ()))
+                    *((np.concatenate(pattern_parts), np.concatenate(recording_parts),
+                       np.concatenate(start_parts)) if patterns else ()))
 
 
 def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str, Any], *, mask=None,
@@ -301,7 +305,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     )
     from myosem_rt.text_encoder import l2_normalize
 
-    z, labels, datasets, left_out, spec, pooled, log_mav, recording = embed_files(
+    z, labels, datasets, left_out, spec, pooled, log_mav, recording, _ = embed_files(
         model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
         activity_fraction=activity_fraction, context=context, patterns=bool(held_out))
     ids = np.asarray(model.class_ids, dtype=np.int64)
