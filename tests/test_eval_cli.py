@@ -156,6 +156,10 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     anatomy = result["emg_to_text_held_out_only_anatomy"]
     assert anatomy["n"] == held and result["text_to_emg_held_out_only_anatomy"]["n_queries"] == 3
     assert "EMG->text h-o anat" in eval_cmd.format_table(result)
+    # grouped causally, named by the anatomy (every 3DC action has a muscle entry)
+    causal = result["emg_to_text_held_out_only_causal"]
+    assert causal["n"] == held and result["held_out_only_causal_by"] == "anatomy"
+    assert "EMG->text anat c-grp" in eval_cmd.format_table(result)
     gen = result["generalised"]  # seen and held-out compete: the calibrated-stacking curve
     assert gen["gamma"][0] == 0.0
     assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])

@@ -290,12 +290,12 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     score only those whose activity shows the cued gesture), and compute both directions; with an activity
     context (``context``, as :func:`embed_files`) also EMG -> text on the context-pooled scores. With
     ``held_out`` classes also the held-out-only figures after grouping each recording's held-out windows
-    (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`) and, where every action has a muscle entry,
-    with the held-out actions placed by their anatomy (``..._held_out_only_anatomy``,
-    :mod:`myosem_rt.anatomy`)."""
+    (``..._held_out_only_grouped``, :mod:`myosem_rt.groups`), where every action has a muscle entry with
+    the held-out actions placed by their anatomy (``..._held_out_only_anatomy``, :mod:`myosem_rt.anatomy`),
+    and grouped causally, named by the anatomy where it exists (``..._held_out_only_causal``)."""
     import numpy as np
 
-    from myosem_rt.groups import cut_groups, grouped_scores, level_free
+    from myosem_rt.groups import causal_cuts, causal_grouped_scores, cut_groups, grouped_scores, level_free
     from myosem_rt.retrieval import (
         emg_to_text,
         emg_to_text_scores,
@@ -305,7 +305,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
     )
     from myosem_rt.text_encoder import l2_normalize
 
-    z, labels, datasets, left_out, spec, pooled, log_mav, recording, _ = embed_files(
+    z, labels, datasets, left_out, spec, pooled, log_mav, recording, start = embed_files(
         model, model_dir, files, config, mask=mask, max_windows_per_file=max_windows_per_file, seed=seed,
         activity_fraction=activity_fraction, context=context, patterns=bool(held_out))
     ids = np.asarray(model.class_ids, dtype=np.int64)
@@ -359,6 +359,17 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                     z[unseen], labels[unseen], anatomy[only], ids[only], n_resamples=n_resamples, seed=seed)
                 result["text_to_emg_held_out_only_anatomy"] = text_to_emg(
                     z[unseen], labels[unseen], anatomy[only], ids[only], episodes=episodes, seed=seed)
+            # grouped causally (each window named by the groups of its recording's held-out windows up to
+            # it, as a stream allows), named by the anatomy where it exists
+            cuts = causal_cuts(level_free(log_mav[unseen]), int(only.sum()), recording[unseen], start[unseen],
+                               seed)
+            named = scores[:, only] if anatomy is None else l2_normalize(held_z) @ anatomy[only].T
+            causal = causal_grouped_scores(named, cuts)
+            result["held_out_only_causal_by"] = "cosine" if anatomy is None else "anatomy"
+            result["emg_to_text_held_out_only_causal"] = emg_to_text_scores(
+                causal, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
+            result["text_to_emg_held_out_only_causal"] = text_to_emg_scores(
+                causal, labels[unseen], ids[only], episodes=episodes, seed=seed)
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
             if not posterior and getattr(model, "text_dir", None) is not None:
@@ -454,6 +465,10 @@ def format_table(result: dict[str, Any]) -> str:
         if "emg_to_text_held_out_only_anatomy" in result:
             lines += _row("EMG->text h-o anat", result["emg_to_text_held_out_only_anatomy"], "std", keys)
             lines += _row("text->EMG h-o anat", result["text_to_emg_held_out_only_anatomy"], "se", keys)
+        if "emg_to_text_held_out_only_causal" in result:  # grouped causally (myosem_rt.groups)
+            by = "anat" if result["held_out_only_causal_by"] == "anatomy" else "h-o"
+            lines += _row(f"EMG->text {by} c-grp", result["emg_to_text_held_out_only_causal"], "std", keys)
+            lines += _row(f"text->EMG {by} c-grp", result["text_to_emg_held_out_only_causal"], "se", keys)
     for key, how in (("generalised_typed", "by action id, with anatomy"),
                      ("generalised_typed_free", "as free descriptions")):
         if key not in result:  # the held-out classes typed back as live --describe ranks them
