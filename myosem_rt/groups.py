@@ -191,7 +191,8 @@ def causal_cuts(pattern: np.ndarray, k: int, recording: np.ndarray | None = None
     """Per window of ``pattern`` (N, D) (input order): its :class:`CausalCut`, k-means of its recording's
     windows up to and including it (by ``start``, (N,) first samples; input order where None); None while
     the recording has shown fewer than ``k`` * :data:`CAUSAL_MIN_PER_GROUP` windows. Depends on the
-    patterns alone, so one set of cuts serves every score mix."""
+    patterns alone, so one set of cuts serves every score mix. A cut per window: time and memory grow with
+    the square of a recording's windows (seconds for the ~1 000 held-out windows of a 3DC recording)."""
     pattern = np.asarray(pattern, dtype=np.float64)
     n = len(pattern)
     recording = np.zeros(n, dtype=np.int64) if recording is None else np.asarray(recording)
