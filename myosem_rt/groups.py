@@ -19,11 +19,17 @@ Everything here is numpy + scipy (the runtime has no scikit-learn): a seeded k-m
 The *causal* form (:func:`causal_cuts`, :func:`causal_grouped_scores`) uses no window later than the one it
 names: each window is named by the group it falls in when the recording's windows *up to and including it*
 are cut again, so a recording can be described as it streams. On the eight 3DC folds it keeps most of the
-gain (``myosem bench zeroshot``, rows "grouped causally").
+gain (``myosem bench zeroshot``, rows "grouped causally"). :class:`StreamGroups` is the same rule fed one
+window at a time over the newest :data:`STREAM_SPAN` windows (``myosem live --describe-only``). Like the
+offline form it assumes that the windows grouped are the candidates' and that every candidate occurs: among
+all the windows a new gesture claims while trained gestures compete too, it names worse than the windows'
+own scores (a scratch check on the 3DC folds: harmonic mean 0.459 -> 0.420), so live groups only when the
+wearer makes nothing but the typed gestures.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +46,8 @@ CAUSAL_N_INIT = 3
 #: windows per candidate a recording must have shown before the causal form cuts it (earlier windows are
 #: named by their own scores)
 CAUSAL_MIN_PER_GROUP = 3
+#: windows :class:`StreamGroups` keeps (the newest): a minute at a 50 ms hop
+STREAM_SPAN = 1200
 
 
 def log_mav(x: np.ndarray) -> np.ndarray:
@@ -219,3 +227,36 @@ def causal_grouped_scores(scores: np.ndarray, cuts: list[CausalCut | None]) -> n
         if cut is not None:
             out[i, name_groups(scores[cut.rows], cut.group)[-1]] += NAMED_BONUS
     return out
+
+
+class StreamGroups:
+    """:func:`causal_cuts` + :func:`causal_grouped_scores` one window at a time: :meth:`push` a new
+    gesture's window (its log MAV and its ``k`` candidates' scores) and get the candidate its group is named,
+    the groups cut again over the newest ``span`` windows pushed (None until ``k`` *
+    :data:`CAUSAL_MIN_PER_GROUP` windows)."""
+
+    def __init__(self, k: int, span: int = STREAM_SPAN, seed: int = 0) -> None:
+        if k < 1 or span < k * CAUSAL_MIN_PER_GROUP:
+            raise ValueError(f"StreamGroups: need k >= 1 and span >= {CAUSAL_MIN_PER_GROUP} k, got k {k}, "
+                             f"span {span}")
+        self.k, self.span, self.seed = int(k), int(span), int(seed)
+        self._pattern: deque[np.ndarray] = deque(maxlen=span)
+        self._scores: deque[np.ndarray] = deque(maxlen=span)
+
+    def reset(self) -> None:
+        """Forget the windows pushed (a new stream)."""
+        self._pattern.clear()
+        self._scores.clear()
+
+    def push(self, log_mav_row: np.ndarray, scores: np.ndarray) -> int | None:
+        """Add one window (``log_mav_row`` (C,) from :func:`log_mav`, ``scores`` (k,)); the column it is
+        named, or None while too few windows have been pushed."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if scores.size != self.k:
+            raise ValueError(f"StreamGroups.push: {scores.size} scores for {self.k} candidates")
+        self._pattern.append(level_free(np.asarray(log_mav_row, dtype=np.float64)[None])[0])
+        self._scores.append(scores)
+        if len(self._pattern) < self.k * CAUSAL_MIN_PER_GROUP:
+            return None
+        group = kmeans(np.stack(self._pattern), self.k, self.seed, n_init=CAUSAL_N_INIT)
+        return int(name_groups(np.stack(self._scores), group)[-1])

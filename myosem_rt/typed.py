@@ -24,6 +24,12 @@ and ``beta * novelty`` is added to the typed gestures' scores; where it has a no
 ``novelty_offsets`` instead, chosen with beta by the bench. It finds more of a new gesture and shows a typed
 gesture more often where none is made (README, "Live descriptions").
 
+When the wearer makes nothing but the typed gestures (``--describe-only``: trying out new commands), the
+candidates are the typed gestures and the model's rest class alone, and each window a typed gesture wins is
+named by the causal grouping of the stream's typed-gesture windows (:class:`myosem_rt.groups.StreamGroups`:
+one wearer's windows of one gesture look alike, and a group's mean score names it surer than one window's
+score). Measured through this path by ``myosem eval --held-out`` (row *new gestures only*).
+
 A :class:`TypedCandidates` is a model view (the contract of :class:`~myosem_rt.model.MyoSemModel` that the
 engine, outputs and window use): the EMG encoder is the model's, the candidates are its prototypes plus
 the typed ones (ids after the model's largest). Not with a wearer's profile: its scores are posteriors
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -85,7 +92,7 @@ class TypedCandidates:
     def __init__(self, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
                  offset: float = 0.0, anatomy_weight: float = DEFAULT_WEIGHT,
                  anatomy_offset: float | None = None, novelty: float = 0.0,
-                 novelty_offsets: tuple[float, float] | None = None) -> None:
+                 novelty_offsets: tuple[float, float] | None = None, only: bool = False) -> None:
         if getattr(model, "score_kind", "cosine") != "cosine":
             raise ConfigError("--describe ranks by the model's cosine; with --profile, enrol the new gesture "
                               "by its description instead (Enrol… or myosem enrol --new NAME=DESCRIPTION)")
@@ -120,11 +127,32 @@ class TypedCandidates:
         self.novelty = float(novelty)
         self.novelty_offsets = offsets(*(novelty_offsets or (offset, anatomy_offset)))
         self.is_typed = np.arange(len(self.class_ids)) >= len(model.class_ids)
-        self.stream = None
-        if self.novelty > 0:
+        self.stream = self.groups = None
+        if only:
+            self._keep_rest_and_typed()
+        elif self.novelty > 0:
             from myosem_rt.novelty import StreamNovelty
 
             self.stream = StreamNovelty()
+
+    def _keep_rest_and_typed(self) -> None:
+        """``--describe-only``: the model's rest class and the typed gestures are the only candidates (their
+        anatomy already placed by every trained class), and the typed ones are grouped (module docstring)."""
+        from myosem_rt.groups import StreamGroups
+
+        if self.novelty > 0:
+            raise ConfigError("--describe-only takes no --describe-novelty: with only the typed gestures "
+                              "made, there are no known gestures to be novel against")
+        keep = self.is_typed | (np.asarray(self.actions) == "rest")
+        if keep.sum() == len(self.typed):
+            raise ConfigError(f"--describe-only: model {self.base_model.directory} has no rest class to show "
+                              "between the typed gestures")
+        self.class_ids, self.prototypes = self.class_ids[keep], self.prototypes[keep]
+        for name in ("class_names", "descriptions", "actions"):
+            setattr(self, name, [v for v, k in zip(getattr(self, name), keep, strict=True) if k])
+        self.offsets, self.novelty_offsets = self.offsets[keep], self.novelty_offsets[keep]
+        self.is_typed = self.is_typed[keep]
+        self.groups = StreamGroups(len(self.typed))
 
     @classmethod
     def from_settings(cls, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
@@ -134,7 +162,7 @@ class TypedCandidates:
         return cls(model, typed, encoder, settings.describe_offset,
                    anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
                    novelty_offsets=(settings.describe_novelty_offset,
-                                    settings.describe_novelty_offset_anatomy))
+                                    settings.describe_novelty_offset_anatomy), only=settings.describe_only)
 
     def __getattr__(self, name: str) -> Any:  # the rest (layout, encoder, session state): the model's
         return getattr(self.__dict__["base_model"], name)
@@ -159,19 +187,37 @@ class TypedCandidates:
         return scores, np.argsort(-scores, axis=1, kind="stable")
 
     def new_stream(self) -> None:
-        """Forget the stream's known gestures (a live engine starts a new stream: :class:`LiveEngine`)."""
-        if self.stream is not None:
-            self.stream.reset()
+        """Forget the stream's known gestures and groups (a live engine starts a new stream)."""
+        for state in (self.stream, self.groups):
+            if state is not None:
+                state.reset()
 
     def rank_window(self, z: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`rank` of one live hop: its window's ``samples`` (W, C) join the stream's known gestures and
-        its novelty is used once they are fitted (the live engine calls this when a view has it)."""
-        if self.stream is None:
+        """:meth:`rank` of one live hop: its window's ``samples`` (W, C) join the stream's state (the known
+        gestures' novelty, or the typed gestures' groups) and that is used once fitted (the live engine
+        calls this when a view has it)."""
+        if self.stream is None and self.groups is None:
             return self.rank(z)
         from myosem_rt.groups import log_mav
 
-        cosine = self._cosine(z)  # the model's classes' columns label the stream
-        value = self.stream.push(log_mav(np.asarray(samples)[None])[0], cosine[0, ~self.is_typed])
+        return self.rank_features(z, log_mav(np.asarray(samples)[None])[0])
+
+    def rank_features(self, z: np.ndarray, log_mav_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rank_window` from the window's log MAV (C,) (``myosem eval`` has it already)."""
+        cosine = self._cosine(z)
+        if self.groups is not None:  # the group's name takes the window's best typed score (a swap)
+            scores = (cosine + self.offsets)[0]
+            if self.is_typed[int(scores.argmax())]:
+                typed = np.flatnonzero(self.is_typed)
+                named = self.groups.push(log_mav_row, scores[typed])
+                if named is not None:
+                    best, name = int(typed[scores[typed].argmax()]), int(typed[named])
+                    scores[[best, name]] = scores[[name, best]]
+            return scores[None], np.argsort(-scores, kind="stable")[None]
+        if self.stream is None:
+            return self.rank(z)
+        # the model's classes' columns label the stream
+        value = self.stream.push(log_mav_row, cosine[0, ~self.is_typed])
         return self._lifted(cosine, np.array([np.nan if value is None else value]))
 
 
@@ -194,6 +240,13 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
     if view.anatomical:
         log.info("%s placed by the muscles each drives as well as by its description (myosem_rt/anatomy.py)",
                  ", ".join(view.anatomical))
+    if view.groups is not None:
+        from myosem_rt.groups import CAUSAL_MIN_PER_GROUP
+
+        log.info("only the typed gestures and %s are candidates; each typed-gesture window is named by its "
+                 "group among the last %d (from the first %d on; myosem_rt/groups.py)",
+                 ", ".join(n for n, t in zip(view.class_names, view.is_typed, strict=True) if not t),
+                 view.groups.span, view.groups.k * CAUSAL_MIN_PER_GROUP)
     return view
 
 
@@ -260,18 +313,22 @@ class _Without:
 
 
 def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,
-               free: bool = False) -> tuple[TypedCandidates, np.ndarray]:
+               free: bool = False, only: bool = False) -> tuple[TypedCandidates, np.ndarray]:
     """A held-out model as a user meets its held-out classes live: the model without them, each typed back
     with ``--describe ACTION`` (its catalogue sentence, its anatomy), or with ``free`` as ``--describe
     ACTION=SENTENCE`` (a free description: no anatomy), ranked as ``settings`` say
-    (:meth:`TypedCandidates.from_settings`). Returns the view and the class id each of its columns stands
-    for, so that ``myosem eval`` scores the run-time path itself."""
+    (:meth:`TypedCandidates.from_settings`; with ``only`` as ``--describe-only``: the rest class and the
+    typed gestures alone). Returns the view and the class id each of its columns stands for, so that
+    ``myosem eval`` scores the run-time path itself."""
     ids = np.asarray(model.class_ids, np.int64)
     keep = ~np.isin(ids, list(held_out))
     actions = [model.actions[int(np.flatnonzero(ids == c)[0])] for c in held_out]
     typed = parse_typed(actions)
     if free:
         typed = [Typed(t.name, t.description) for t in typed]
+    if only:
+        settings = replace(settings, describe_only=True, describe_novelty=0.0)
     view = TypedCandidates.from_settings(_Without(model, keep), typed, encoder, settings)
-    return view, np.r_[ids[keep], np.asarray(list(held_out), np.int64)]
+    kept = view.class_ids[~view.is_typed] if only else ids[keep]  # only: the rest class alone
+    return view, np.r_[kept, np.asarray(list(held_out), np.int64)]
 

@@ -346,3 +346,7 @@ def test_held_out_classes_typed_back_as_live_ranks_them(data_dir: Path) -> None:
     table = eval_cmd.format_table(result)
     assert "typed back by action id" in table and "typed back as free descriptions" in table
     assert table.count("+ the stream's novelty") == 2
+    # --describe-only: the rest class and the held-out classes typed back, each recording fed in order
+    only = result["typed_only"]
+    assert set(only) == {"held_out", "rest", "held_out_without_groups", "rest_without_groups"}
+    assert all(0.0 <= v <= 1.0 for v in only.values()) and "new gestures only" in table

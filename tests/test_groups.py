@@ -12,6 +12,7 @@ import pytest
 from myosem_rt.groups import (
     CAUSAL_MIN_PER_GROUP,
     NAMED_BONUS,
+    StreamGroups,
     causal_cuts,
     causal_grouped_scores,
     channel_pattern,
@@ -158,3 +159,26 @@ def test_causal_cuts_follow_time_within_each_recording() -> None:
         assert (recording[cut.rows] == recording[i]).all()
         assert np.array_equal(cut.rows, np.flatnonzero((recording == recording[i]) & (start <= start[i]))[
             np.argsort(start[(recording == recording[i]) & (start <= start[i])], kind="stable")])
+
+
+def test_stream_groups_name_each_window_as_the_causal_form_does() -> None:
+    """Fed one window at a time (log MAV and scores), the live form names every window as
+    :func:`causal_grouped_scores` does on the same windows in the same order, None before its first cut;
+    ``reset`` starts again; a wrong number of scores is refused."""
+    rng = np.random.default_rng(7)
+    x, y = _blobs(3, 25, rng)
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    scores = 0.08 * np.eye(3)[y] + rng.normal(scale=0.1, size=(len(y), 3))
+    offline = causal_grouped_scores(scores, causal_cuts(x - x.mean(axis=1, keepdims=True), 3))
+    stream = StreamGroups(3)
+    named = [stream.push(x[i], scores[i]) for i in range(len(y))]
+    first = 3 * CAUSAL_MIN_PER_GROUP - 1
+    assert named[:first] == [None] * first
+    assert named[first:] == offline[first:].argmax(axis=1).tolist()
+    stream.reset()
+    assert stream.push(x[0], scores[0]) is None
+    with pytest.raises(ValueError, match="2 scores for 3"):
+        stream.push(x[0], scores[0, :2])
+    with pytest.raises(ValueError, match="span"):
+        StreamGroups(3, span=4)

@@ -75,6 +75,8 @@ def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> 
     assert "describe_offset" in capsys.readouterr().err
     assert cli.main(["-q", "live", "--name", "nobody", "--describe", "a=b", "--describe-novelty", "-1"]) == 2
     assert "describe_novelty" in capsys.readouterr().err
+    assert cli.main(["-q", "live", "--name", "nobody", "--describe-only"]) == 2
+    assert "--describe-only: type the gestures" in capsys.readouterr().err
 
 
 def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
@@ -198,3 +200,45 @@ def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
     np.testing.assert_allclose(steps[1].scores, view.rank(steps[1].z)[0][0], atol=1e-5)
     np.testing.assert_allclose(steps[2].scores[k], view.rank(steps[2].z)[0][0, k] - 0.3 + 0.1 + 1.0,
                                atol=1e-5)
+
+
+def test_describe_only_ranks_rest_and_the_typed_gestures_named_by_their_group() -> None:
+    """``--describe-only``: the rest class and the typed gestures are the candidates (typed ones placed by
+    their anatomy among every trained class first); a window a typed gesture wins joins the stream's groups
+    and, once they are cut, the group's name takes the window's best typed score (a swap: rest and the
+    scores themselves are unchanged). No novelty with it, no rest class: refused."""
+    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.text_encoder import TextEncoder
+
+    model = MyoSemModel.load("3dc-armband")
+    encoder = TextEncoder.load(model.text_dir)
+    typed = parse_typed(["thumb_up", "=".join(TAP)])
+    full = TypedCandidates(model, typed, encoder, 0.3, anatomy_offset=0.2)
+    view = TypedCandidates(model, typed, encoder, 0.3, anatomy_offset=0.2, only=True)
+    assert view.class_names[1:] == ["thumb_up", "thumb tap"] and view.actions[0] == "rest"
+    assert view.is_typed.tolist() == [False, True, True] and view.groups.k == 2
+    np.testing.assert_allclose(view.prototypes, full.prototypes[[0, -2, -1]])  # anatomy as in the full view
+    np.testing.assert_allclose(view.offsets, [0.0, 0.2, 0.3])
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(12, view.prototypes.shape[1])).astype(np.float32)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    z[:, :] += 3.0 * view.prototypes[1]  # every window: a typed gesture wins, thumb_up by its own score
+    patterns = np.where(np.arange(12)[:, None] % 2 == 0, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    out = [view.rank_features(z[i : i + 1], patterns[i]) for i in range(12)]
+    plain = view.rank(z)[0]
+    for i, (scores, order) in enumerate(out):
+        assert sorted(scores[0].tolist()) == pytest.approx(sorted(plain[i].tolist()), abs=1e-5)
+        assert scores[0, 0] == pytest.approx(plain[i, 0], abs=1e-5) and order[0, 0] in (1, 2)
+    first = [o[0, 0] for _, o in out[:5]]
+    assert first == [1] * 5  # before the first cut (3 windows per typed gesture): their own scores
+    named = [int(o[0, 0]) for _, o in out[6:]]
+    assert set(named) == {1, 2} and named[0::2] != named[1::2]  # two groups, one name each
+    view.new_stream()
+    assert int(view.rank_features(z[:1], patterns[0])[1][0, 0]) == 1
+    with pytest.raises(ConfigError, match="no --describe-novelty"):
+        TypedCandidates(model, [TAP], encoder, novelty=0.5, only=True)
+    settings = LiveSettings.from_config({}, describe_only=True)
+    assert settings.describe_only and not LiveSettings.from_config({}).describe_only
+    with pytest.raises(ConfigError, match="describe_only"):
+        LiveSettings.from_config({"live": {"describe_only": "yes"}})

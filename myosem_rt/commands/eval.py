@@ -373,48 +373,11 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
         if unseen.any() and (~unseen).any():  # seen and held-out compete: the curve over stacking offsets
             result["generalised"] = generalised_curve(z, labels, protos, ids, sorted(held_out))
             if not posterior and getattr(model, "text_dir", None) is not None:
-                result.update(_typed_back(model, z, labels, sorted(held_out), config, log_mav, recording))
+                from myosem_rt.commands.eval_typed import typed_back_figures
+
+                result.update(typed_back_figures(model, z, labels, sorted(held_out), config, log_mav,
+                                                 recording, start))
     return result
-
-
-def _typed_back(model: Any, z: Any, labels: Any, held_out: list[int], config: dict[str, Any],
-                log_mav: Any, recording: Any) -> dict[str, Any]:
-    """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids
-    (``generalised_typed``) and by their catalogue sentences as free descriptions, no anatomy
-    (``generalised_typed_free``), as ``myosem live --describe`` ranks them with the configured offsets
-    (:func:`myosem_rt.typed.typed_back`); with ``live.describe_novelty`` on, each also with the stream's
-    novelty (``novelty``) as live computes it: :class:`myosem_rt.novelty.StreamNovelty` fed each
-    recording's windows (``log_mav``, ``recording``) in order (:func:`myosem_rt.novelty.
-    causal_stream_novelty`; a subsampled stream is a thinned one)."""
-    import numpy as np
-
-    from myosem_rt.live.engine import LiveSettings
-    from myosem_rt.novelty import causal_stream_novelty
-    from myosem_rt.retrieval import generalised_curve_scores
-    from myosem_rt.text_encoder import TextEncoder
-    from myosem_rt.typed import typed_back
-
-    live = LiveSettings.from_config(config)
-    encoder = TextEncoder.load(model.text_dir)
-    novelty = None  # the same for both views: their trained classes are the model's kept ones
-
-    def point(scores: Any, columns: Any) -> dict[str, float]:  # scores with offsets: no stacking
-        curve = generalised_curve_scores(scores, labels, columns, held_out, gammas=(0.0,))
-        return {k: curve[k][0] for k in ("held_out", "seen", "harmonic")}
-
-    out: dict[str, Any] = {}
-    for key, free in (("generalised_typed", False), ("generalised_typed_free", True)):
-        view, columns = typed_back(model, held_out, encoder, live, free)
-        out[key] = {**point(view.rank(z)[0], columns), "offset": live.describe_offset,
-                    "anatomy_offset": live.describe_offset_anatomy, "anatomical": list(view.anatomical)}
-        if view.novelty > 0:
-            if novelty is None:
-                known = np.asarray(z, dtype=np.float32) @ view.prototypes[~view.is_typed].T
-                novelty = causal_stream_novelty(log_mav, known, recording)
-            out[key]["novelty"] = {**point(view.rank(z, novelty)[0], columns), "beta": view.novelty,
-                                   "offsets": [float(o) for o in (live.describe_novelty_offset,
-                                                                  live.describe_novelty_offset_anatomy)]}
-    return out
 
 
 def _anatomical(model: Any, protos: Any, known: Any) -> Any:
@@ -469,19 +432,9 @@ def format_table(result: dict[str, Any]) -> str:
             by = "anat" if result["held_out_only_causal_by"] == "anatomy" else "h-o"
             lines += _row(f"EMG->text {by} c-grp", result["emg_to_text_held_out_only_causal"], "std", keys)
             lines += _row(f"text->EMG {by} c-grp", result["text_to_emg_held_out_only_causal"], "se", keys)
-    for key, how in (("generalised_typed", "by action id, with anatomy"),
-                     ("generalised_typed_free", "as free descriptions")):
-        if key not in result:  # the held-out classes typed back as live --describe ranks them
-            continue
-        g = result[key]
-        offset = g["anatomy_offset"] if g["anatomical"] else g["offset"]
-        lines += (f"held-out classes typed back {how} (live --describe, offset {offset:g}): held-out R@1 "
-                  f"{g['held_out']:.3f}, seen R@1 {g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}\n")
-        if "novelty" in g:
-            n = g["novelty"]
-            offset = n["offsets"][1] if g["anatomical"] else n["offsets"][0]
-            lines += (f"  + the stream's novelty (x {n['beta']:g}, offset {offset:g}): held-out R@1 "
-                      f"{n['held_out']:.3f}, seen R@1 {n['seen']:.3f}, harmonic mean {n['harmonic']:.3f}\n")
+    from myosem_rt.commands.eval_typed import format_typed
+
+    lines += format_typed(result)
     if result.get("context"):
         lines += f"context: {result['context']['span']} (the model's; as the live engine ranks)\n"
     return lines + (f"text->EMG: {t2e['episodes']} episodes of {t2e['n_candidates']} candidates "

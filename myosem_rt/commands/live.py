@@ -44,6 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="typed gestures lean ahead by BETA x the window's novelty against the gestures "
                         "of the last 2 min of the stream, labelled by the model (config "
                         "live.describe_novelty; 0 = off)")
+    p.add_argument("--describe-only", action="store_true", default=None,
+                   help="the wearer makes only the typed gestures (trying out new commands): they and the "
+                        "model's rest class are the only candidates, and each window is named by its group "
+                        "among the stream's typed-gesture windows (config live.describe_only)")
     p.add_argument("--top-k", type=int, metavar="K", help="descriptions ranked per hop (default 3)")
     p.add_argument("--smoothing", choices=("ema", "majority"), help="label smoothing (default ema)")
     p.add_argument("--alpha", type=float, dest="ema_alpha", metavar="A", help="EMA weight of a new hop (0.3)")
@@ -126,6 +130,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         majority_hops=args.majority_hops, min_score=args.min_score, min_margin=args.min_margin,
         results_name=args.results_name, min_posterior=args.min_posterior, hold_ms=args.hold_ms,
         dwell_ms=args.dwell_ms, describe_novelty=getattr(args, "describe_novelty", None),
+        describe_only=getattr(args, "describe_only", None),
         **dict.fromkeys(("describe_offset", "describe_offset_anatomy", "describe_novelty_offset",
                          "describe_novelty_offset_anatomy"), getattr(args, "describe_offset", None)))
     selector = StreamSelector.from_config(config["stream"], name=args.name, type=args.type,
@@ -134,6 +139,8 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         from myosem_rt.output_files import check_new_file
 
         check_new_file(args.jsonl, "--jsonl", force=args.force)
+    if settings.describe_only and not args.describe:
+        raise MyosemError("--describe-only: type the gestures to tell apart with --describe")
     typed = None
     if args.describe:
         from myosem_rt.typed import parse_typed, with_typed

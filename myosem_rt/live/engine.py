@@ -96,6 +96,8 @@ class LiveSettings:
     describe_novelty: float = 0.0
     describe_novelty_offset: float = 0.0
     describe_novelty_offset_anatomy: float = 0.0
+    #: the wearer makes only the typed gestures: they and the rest class are the candidates, grouped
+    describe_only: bool = False
 
     def reject_below(self, score_kind: str) -> float:
         """The rejection threshold on the smoothed top score for models whose scores are ``score_kind``."""
@@ -120,7 +122,11 @@ class LiveSettings:
                 describe_offset_anatomy=float(values.get("describe_offset_anatomy", 0.0)),
                 describe_novelty=float(values.get("describe_novelty", 0.0)),
                 describe_novelty_offset=float(values.get("describe_novelty_offset", 0.0)),
-                describe_novelty_offset_anatomy=float(values.get("describe_novelty_offset_anatomy", 0.0)))
+                describe_novelty_offset_anatomy=float(values.get("describe_novelty_offset_anatomy", 0.0)),
+                describe_only=values.get("describe_only", False))
+        if not isinstance(s.describe_only, bool):
+            raise ConfigError(f"live.describe_only (--describe-only) must be true or false, got "
+                              f"{s.describe_only!r}")
         if s.context not in ("model", "off"):
             raise ConfigError(f"live.context must be 'model' or 'off', got {s.context!r}")
         if s.smoothing not in ("ema", "majority"):
