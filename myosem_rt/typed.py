@@ -147,9 +147,7 @@ class TypedCandidates:
         if keep.sum() == len(self.typed):
             raise ConfigError(f"--describe-only: model {self.base_model.directory} has no rest class to show "
                               "between the typed gestures")
-        self.class_ids, self.prototypes = self.class_ids[keep], self.prototypes[keep]
-        for name in ("class_names", "descriptions", "actions"):
-            setattr(self, name, [v for v, k in zip(getattr(self, name), keep, strict=True) if k])
+        _keep_classes(self, self, keep)
         self.offsets, self.novelty_offsets = self.offsets[keep], self.novelty_offsets[keep]
         self.is_typed = self.is_typed[keep]
         self.groups = StreamGroups(len(self.typed))
@@ -302,14 +300,19 @@ class _Without:
 
     def __init__(self, model: Any, keep: np.ndarray) -> None:
         self.base_model = model
-        self.class_ids = np.asarray(model.class_ids, np.int64)[keep]
-        self.prototypes = np.asarray(model.prototypes, np.float32)[keep]
-        self.class_names = [n for n, k in zip(model.class_names, keep, strict=True) if k]
-        self.descriptions = [d for d, k in zip(model.descriptions, keep, strict=True) if k]
-        self.actions = [a for a, k in zip(model.actions, keep, strict=True) if k]
+        _keep_classes(self, model, keep)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["base_model"], name)
+
+
+def _keep_classes(view: Any, model: Any, keep: np.ndarray) -> None:
+    """Set ``view``'s per-class fields (ids, prototypes, names, descriptions, actions) to ``model``'s for the
+    classes in ``keep`` (K,) bool: one definition for :class:`_Without` and ``--describe-only``."""
+    view.class_ids = np.asarray(model.class_ids, np.int64)[keep]
+    view.prototypes = np.asarray(model.prototypes, np.float32)[keep]
+    for name in ("class_names", "descriptions", "actions"):
+        setattr(view, name, [v for v, k in zip(getattr(model, name), keep, strict=True) if k])
 
 
 def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,

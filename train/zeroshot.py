@@ -171,9 +171,7 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
             continue
         if run in text_only:
             out[f"{run}-grouped-text"] = _group_rows(hs, text_only[run], weight=0.0)
-        title = titles[run]
-        out[f"{run}-grouped"] = _group_rows(hs, f"{title[:-2]}, grouped**" if title.endswith("**")
-                                            else f"{title}, grouped")
+        out[f"{run}-grouped"] = _group_rows(hs, _suffixed(titles[run], ", grouped"))
     for run, hs in anatomy.items():  # grouped with the anatomical prototypes naming the groups
         if any(h is not None and "groups" in h for h in hs):
             out[f"{run}-anatomy-grouped"] = _group_rows(
@@ -182,11 +180,14 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
     for family, suffix, what in ((heads, "causal", "muscle groups"), (anatomy, "anatomy-causal", "anatomy")):
         for run, hs in family.items():
             if any(h is not None and "causal_groups" in h for h in hs):
-                title = titles[run].replace("muscle groups", what)
-                title = f"{title[:-2]}, grouped causally**" if title.endswith("**") else \
-                    f"{title}, grouped causally"
+                title = _suffixed(titles[run].replace("muscle groups", what), ", grouped causally")
                 out[f"{run}-{suffix}"] = _group_rows(hs, title, key="causal_groups")
     return out
+
+
+def _suffixed(title: str, suffix: str) -> str:
+    """``title`` + ``suffix``, inside the bold markers where the title is bold (MyoSem-RT's rows)."""
+    return f"{title[:-2]}{suffix}**" if title.endswith("**") else f"{title}{suffix}"
 
 
 def _group_rows(heads: list[dict[str, Any] | None], title: str,

@@ -347,7 +347,8 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
             # cosine (myosem_rt/groups.py: transductive, uses the unlabelled windows, never a label)
             held_z = z[unseen]
             scores = model.rank(held_z)[0] if posterior else l2_normalize(held_z) @ l2_normalize(protos).T
-            group = cut_groups(level_free(log_mav[unseen]), int(only.sum()), recording[unseen], seed)
+            pattern = level_free(log_mav[unseen])
+            group = cut_groups(pattern, int(only.sum()), recording[unseen], seed)
             grouped = grouped_scores(scores[:, only], group, recording[unseen])
             result["emg_to_text_held_out_only_grouped"] = emg_to_text_scores(
                 grouped, labels[unseen], ids[only], n_resamples=n_resamples, seed=seed)
@@ -361,8 +362,7 @@ def evaluate(model: Any, model_dir: str, files: Sequence[Path], config: dict[str
                     z[unseen], labels[unseen], anatomy[only], ids[only], episodes=episodes, seed=seed)
             # grouped causally (each window named by the groups of its recording's held-out windows up to
             # it, as a stream allows), named by the anatomy where it exists
-            cuts = causal_cuts(level_free(log_mav[unseen]), int(only.sum()), recording[unseen], start[unseen],
-                               seed)
+            cuts = causal_cuts(pattern, int(only.sum()), recording[unseen], start[unseen], seed)
             named = scores[:, only] if anatomy is None else l2_normalize(held_z) @ anatomy[only].T
             causal = causal_grouped_scores(named, cuts)
             result["held_out_only_causal_by"] = "cosine" if anatomy is None else "anatomy"
