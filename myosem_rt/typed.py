@@ -13,8 +13,9 @@ adds one constant to the new candidates. Its default (config ``live.describe_off
 A gesture of the action catalogue (``--describe thumb_up``: an action id of ``myosem_rt/vocab/actions.yaml``,
 its canonical description used) also gets its anatomy: its prototype is moved toward the model's trained
 actions that drive the same forearm muscles (:mod:`myosem_rt.anatomy`), which on the held-out folds finds
-new gestures more often than the wording alone; a free description has no muscle entry and keeps its
-text embedding.
+new gestures more often than the wording alone. A free description gets it too, read through the catalogue:
+it takes the muscles of the catalogue actions it reads like in the model's text space
+(:mod:`myosem_rt.muscle_match`; one that reads like no action keeps its text embedding).
 
 The wearer's own stream says more than one constant can: a window unlike the wearer's own windows of the
 gesture the model takes it for is likely a new one. With ``novelty`` (beta, ``--describe-novelty``, off by
@@ -110,8 +111,10 @@ class TypedCandidates:
         self.descriptions = [*model.descriptions, *(t.description for t in typed)]
         self.actions = [*getattr(model, "actions", [""] * len(model.class_names)), *(t.action for t in typed)]
         self.prototypes = np.vstack([np.asarray(model.prototypes, np.float32), z])
+        #: free descriptions read as catalogue actions: name -> :class:`myosem_rt.muscle_match.Reading`
+        self.readings: dict[str, Any] = {}
         #: names of the typed gestures whose prototype took their anatomy (:func:`_with_anatomy`)
-        self.anatomical = _with_anatomy(self, len(model.class_ids), anatomy_weight)
+        self.anatomical = _with_anatomy(self, len(model.class_ids), anatomy_weight, encoder)
         self.typed = typed
         #: (K + typed,) added to the cosines: 0 for the model's classes, ``offset`` for the typed ones
         #: (``anatomy_offset``, when given, for those placed by their anatomy)
@@ -238,6 +241,9 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
     if view.anatomical:
         log.info("%s placed by the muscles each drives as well as by its description (myosem_rt/anatomy.py)",
                  ", ".join(view.anatomical))
+    for name, reading in view.readings.items():
+        log.info("%s reads like %s (cosine %.2f): placed by the muscles it drives "
+                 "(myosem_rt/muscle_match.py)", name, reading.action, reading.cosine)
     if view.groups is not None:
         from myosem_rt.groups import CAUSAL_MIN_PER_GROUP
 
@@ -248,30 +254,46 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
     return view
 
 
-def _with_anatomy(view: TypedCandidates, n_model: int, weight: float) -> list[str]:
-    """Move the prototype of each typed catalogue action that has a muscle entry toward the model's actions
-    that drive the same muscles (:func:`myosem_rt.anatomy.anatomical_prototypes`), in place; needs a muscle
-    entry for every class of the model (else nothing moves). The names of those moved."""
+def _with_anatomy(view: TypedCandidates, n_model: int, weight: float, encoder: Any) -> list[str]:
+    """Move the prototype of each typed gesture with muscles toward the model's actions that drive the same
+    muscles (:func:`myosem_rt.anatomy.anatomical_prototypes`), in place: a catalogue action by its muscle
+    entry, a free description by the muscles it reads as (:class:`myosem_rt.muscle_match.MuscleReader`,
+    recorded in ``view.readings``). Needs a muscle entry for every class of the model (else nothing moves).
+    The names of those moved."""
     from myosem_rt.anatomy import anatomical_prototypes
+    from myosem_rt.muscle_match import MuscleReader
     from myosem_rt.vocab.muscles import load_muscles
 
     table = load_muscles()
-    moved = [i for i in range(n_model, len(view.actions)) if view.actions[i] in table.actions]
     base = table.vectors(view.actions[:n_model])
-    if not moved or base is None or weight == 0:
+    if base is None or weight == 0:
+        return []
+    typed = range(n_model, len(view.actions))
+    vectors = {i: table.actions[view.actions[i]] for i in typed if view.actions[i] in table.actions}
+    free = [i for i in typed if not view.actions[i]]
+    if free:
+        readings = MuscleReader(encoder).read_embedded(view.prototypes[free])
+        for i, reading in zip(free, readings, strict=True):
+            if reading is not None:
+                vectors[i] = reading.vector
+                view.readings[view.class_names[i]] = reading
+    moved = sorted(vectors)
+    if not moved:
         return []
     rows = [*range(n_model), *moved]
-    vectors = np.vstack([base, table.vectors([view.actions[i] for i in moved])])
     known = np.arange(len(rows)) < n_model
-    view.prototypes[moved] = anatomical_prototypes(view.prototypes[rows], vectors, known, weight)[n_model:]
+    mixed = anatomical_prototypes(view.prototypes[rows], np.vstack([base, *(vectors[i] for i in moved)]),
+                                  known, weight)
+    view.prototypes[moved] = mixed[n_model:]
     return [view.class_names[i] for i in moved]
 
 
-
 class QueryText:
-    """A text encoder for ``myosem query``: a catalogue action id (``thumb_up``) is embedded as ``--describe``
-    would rank it -- the model's own prototype for an action it trained on, else the action's description
-    placed by its anatomy (:class:`TypedCandidates`) -- and any other text by ``encoder`` as it is."""
+    """A text encoder for ``myosem query``: a text is embedded as ``--describe`` would rank it -- a catalogue
+    action id (``thumb_up``) as the model's own prototype for an action it trained on, else as the action's
+    description placed by its anatomy; any other text placed by the muscles it reads as, where it reads like
+    catalogue actions (:class:`TypedCandidates`), else by ``encoder`` as it is. A model that does not rank
+    by cosine (a wearer's profile) gets every text as ``encoder`` embeds it."""
 
     def __init__(self, model: Any, encoder: Any, anatomy_weight: float = DEFAULT_WEIGHT) -> None:
         self.model, self.encoder, self.anatomy_weight = model, encoder, anatomy_weight
@@ -283,14 +305,14 @@ class QueryText:
         rows = []
         for text in texts:
             key = str(text).strip()
-            if key not in actions or getattr(self.model, "score_kind", "cosine") != "cosine":
+            if getattr(self.model, "score_kind", "cosine") != "cosine":
                 rows.append(l2_normalize(np.asarray(self.encoder.encode([text]), dtype=np.float32))[0])
             elif key in list(getattr(self.model, "actions", [])):
                 row = list(self.model.actions).index(key)
                 rows.append(np.asarray(self.model.prototypes, np.float32)[row])
             else:
-                view = TypedCandidates(self.model, [Typed(key, actions[key].t2, key)], self.encoder,
-                                       anatomy_weight=self.anatomy_weight)
+                typed = Typed(key, actions[key].t2, key) if key in actions else Typed("\x00query", str(text))
+                view = TypedCandidates(self.model, [typed], self.encoder, anatomy_weight=self.anatomy_weight)
                 rows.append(view.prototypes[-1])
         return np.stack(rows)
 
@@ -319,7 +341,8 @@ def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,
                free: bool = False, only: bool = False) -> tuple[TypedCandidates, np.ndarray]:
     """A held-out model as a user meets its held-out classes live: the model without them, each typed back
     with ``--describe ACTION`` (its catalogue sentence, its anatomy), or with ``free`` as ``--describe
-    ACTION=SENTENCE`` (a free description: no anatomy), ranked as ``settings`` say
+    ACTION=PARAPHRASE`` in a wearer's words (the action's first everyday paraphrase, T3: a free description,
+    its muscles read through the catalogue), ranked as ``settings`` say
     (:meth:`TypedCandidates.from_settings`; with ``only`` as ``--describe-only``: the rest class and the
     typed gestures alone). Returns the view and the class id each of its columns stands for, so that
     ``myosem eval`` scores the run-time path itself."""
@@ -328,7 +351,9 @@ def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,
     actions = [model.actions[int(np.flatnonzero(ids == c)[0])] for c in held_out]
     typed = parse_typed(actions)
     if free:
-        typed = [Typed(t.name, t.description) for t in typed]
+        from myosem_rt.vocab import load_actions
+
+        typed = [Typed(t.name, load_actions()[t.action].t3[0]) for t in typed]
     if only:
         settings = replace(settings, describe_only=True, describe_novelty=0.0)
     view = TypedCandidates.from_settings(_Without(model, keep), typed, encoder, settings)

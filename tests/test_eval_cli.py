@@ -341,8 +341,10 @@ def test_held_out_classes_typed_back_as_live_ranks_them(data_dir: Path) -> None:
     # with the stream's novelty (live.describe_novelty), each recording's windows in order as live sees them
     assert typed["novelty"]["beta"] == pytest.approx(0.5) and typed["novelty"]["offsets"] == [0.26, 0.18]
     assert 0.0 <= typed["novelty"]["harmonic"] <= 1.0
-    free = result["generalised_typed_free"]  # typed back as free descriptions: no anatomy
-    assert free["anatomical"] == [] and "novelty" in free
+    # typed back in a wearer's words (each action's first paraphrase), placed by the muscles each reads as
+    free = result["generalised_typed_free"]
+    assert "wrist_ulnar_deviation" in free["anatomical"] and "novelty" in free
+    assert set(free["anatomical"]) <= {model.actions[c] for c in sp.held_out_classes}
     table = eval_cmd.format_table(result)
     assert "typed back by action id" in table and "typed back as free descriptions" in table
     assert table.count("+ the stream's novelty") == 2

@@ -21,7 +21,7 @@ def test_typed_gesture_is_one_more_cosine_candidate() -> None:
 
     model = MyoSemModel.load("myo-armband")
     encoder = TextEncoder.load(model.text_dir)
-    view = TypedCandidates(model, [TAP], encoder)
+    view = TypedCandidates(model, [TAP], encoder, anatomy_weight=0.0)  # the words alone (no muscles read)
     k = len(model.class_ids)
     assert len(view.class_ids) == k + 1 and view.class_ids[-1] == max(model.class_ids) + 1
     assert view.class_names[-1] == "thumb tap" and view.descriptions[-1] == TAP[1]
@@ -41,7 +41,7 @@ def test_typed_gesture_is_one_more_cosine_candidate() -> None:
     assert len(result.scores) == k + 1
 
     # calibrated stacking at run time: the offset lifts the typed gesture's cosine and nothing else
-    lifted = TypedCandidates(model, [TAP], encoder, offset=0.3).rank(z)[0]
+    lifted = TypedCandidates(model, [TAP], encoder, offset=0.3, anatomy_weight=0.0).rank(z)[0]
     np.testing.assert_allclose(lifted[:, k], scores[:, k] + 0.3, atol=1e-5)
     np.testing.assert_allclose(lifted[:, :k], scores[:, :k], atol=1e-6)
 
@@ -82,22 +82,23 @@ def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> 
 def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
     """``--describe thumb_up`` on the 3DC model (which never saw a thumbs-up): the catalogue's description,
     and a prototype moved toward the trained actions that drive the same muscles (myosem_rt/anatomy.py);
-    a free description stays where its words put it."""
+    a free description that reads like no catalogue action stays where its words put it."""
     from myosem_rt.model import MyoSemModel
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.vocab import load_actions
 
-    typed = parse_typed(["thumb_up", "thumb tap=" + TAP[1]])
+    typed = parse_typed(["thumb_up", "chat=Talking about the weather with a friend today."])
     assert typed[0] == ("thumb_up", load_actions()["thumb_up"].t2, "thumb_up") and typed[1].action == ""
     model = MyoSemModel.load("3dc-armband")
     encoder = TextEncoder.load(model.text_dir)
     view = TypedCandidates(model, typed, encoder)
     assert view.anatomical == ["thumb_up"]
     k = len(model.class_ids)
-    words = encoder.encode([typed[0].description, TAP[1]])
+    words = encoder.encode([typed[0].description, typed[1].description])
     words = words / np.linalg.norm(words, axis=1, keepdims=True)
     assert float(view.prototypes[k] @ words[0]) < 0.99  # moved by its anatomy
-    np.testing.assert_allclose(view.prototypes[k + 1], words[1], atol=1e-5)  # a free text is not
+    np.testing.assert_allclose(view.prototypes[k + 1], words[1], atol=1e-5)  # read as no action: not moved
+    assert view.readings == {}
     np.testing.assert_allclose(np.linalg.norm(view.prototypes, axis=1), 1.0, atol=1e-5)
     # thumb up closes the fingers and extends the thumb: nearer power grip than its wording alone is
     grip = model.prototypes[model.actions.index("hand_close")]
@@ -108,6 +109,48 @@ def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
         TypedCandidates(model, parse_typed(["hand_close"]), encoder)
     with pytest.raises(ConfigError, match="action id of the catalogue"):
         parse_typed(["thumbs_upp"])
+
+
+def test_a_free_description_is_placed_by_the_muscles_it_reads_as(caplog: pytest.LogCaptureFixture) -> None:
+    """``--describe "tilt=tilt your hand toward your little finger"``: a wearer's own words for an action the
+    shipped 3DC model trained on (ulnar deviation) read as that action through the catalogue
+    (myosem_rt/muscle_match.py), so the free description is placed by its muscles like ``--describe
+    ACTION``, with the anatomy offset; a description of a catalogue action the model never trained on
+    (thumbs up) likewise; with no anatomy weight, nothing is read."""
+    import logging
+
+    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.model import MyoSemModel
+    from myosem_rt.muscle_match import MuscleReader
+    from myosem_rt.text_encoder import TextEncoder
+    from myosem_rt.typed import with_typed
+    from myosem_rt.vocab.muscles import load_muscles
+
+    model = MyoSemModel.load("3dc-armband")
+    encoder = TextEncoder.load(model.text_dir)
+    reader = MuscleReader(encoder)
+    tilt, up, chat = reader.read(["tilt your hand toward your little finger", "give a thumbs up",
+                                  "Talking about the weather with a friend today."])
+    assert (tilt.action, up.action, chat) == ("wrist_ulnar_deviation", "thumb_up", None)
+    table = load_muscles()
+    ulnar = table.actions["wrist_ulnar_deviation"]  # its prime movers, flexor and extensor carpi ulnaris
+    assert tilt.vector @ ulnar / (np.linalg.norm(tilt.vector) * np.linalg.norm(ulnar)) > 0.9
+    assert tilt.vector @ table.actions["wrist_ulnar_deviation"] > tilt.vector @ table.actions[
+        "wrist_radial_deviation"]
+    typed = [("up", "give a thumbs up"), ("lean", "swing the hand over to the little-finger side")]
+    with caplog.at_level(logging.INFO, logger="myosem_rt.typed"):
+        view = with_typed(model, typed, LiveSettings.from_config({}))
+    assert view.anatomical == ["up", "lean"] and set(view.readings) == {"up", "lean"}
+    assert "up reads like thumb_up" in caplog.text
+    k = len(model.class_ids)
+    words = encoder.encode([t[1] for t in typed])
+    words = words / np.linalg.norm(words, axis=1, keepdims=True)
+    assert float(view.prototypes[k] @ words[0]) < 0.99  # moved by the muscles it reads as
+    np.testing.assert_allclose(view.offsets[k:], [LiveSettings.from_config({}).describe_offset_anatomy] * 2)
+    plain = TypedCandidates(model, typed, encoder, anatomy_weight=0.0)
+    assert plain.anatomical == [] and plain.readings == {}
+    with pytest.raises(ValueError, match="temperature"):
+        MuscleReader(encoder, temperature=0.0)
 
 
 def test_query_text_embeds_an_action_id_as_live_ranks_it(capsys: pytest.CaptureFixture) -> None:
@@ -121,8 +164,14 @@ def test_query_text_embeds_an_action_id_as_live_ranks_it(capsys: pytest.CaptureF
     np.testing.assert_allclose(q[0], model.prototypes[model.actions.index("hand_close")], atol=1e-6)
     placed = TypedCandidates(model, parse_typed(["thumb_up"]), encoder).prototypes[-1]
     np.testing.assert_allclose(q[1], placed, atol=1e-6)
-    text = encoder.encode([TAP[1]])[0]
-    np.testing.assert_allclose(q[2], text / np.linalg.norm(text), atol=1e-5)
+    # free text: placed by the muscles it reads as, as --describe NAME=TEXT places it; else its words alone
+    np.testing.assert_allclose(q[2], TypedCandidates(model, [TAP], encoder).prototypes[-1], atol=1e-6)
+    tap = encoder.encode([TAP[1]])[0]
+    assert float(q[2] @ tap) / np.linalg.norm(tap) < 0.99  # the tap reads like a catalogue action: moved
+    chat = "Talking about the weather with a friend today."
+    words = encoder.encode([chat])[0]
+    np.testing.assert_allclose(QueryText(model, encoder).encode([chat])[0], words / np.linalg.norm(words),
+                               atol=1e-5)
 
 
 def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
@@ -132,6 +181,7 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
     from myosem_rt.model import MyoSemModel
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import typed_back
+    from myosem_rt.vocab import load_actions
 
     model = MyoSemModel.load("3dc-armband")
     settings = LiveSettings.from_config({}, describe_offset=0.32, describe_offset_anatomy=0.25)
@@ -141,11 +191,17 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
     assert columns[-3:].tolist() == [3, 6, 10] and not np.isin(columns[:-3], [3, 6, 10]).any()
     assert set(view.anatomical) == {model.actions[i] for i in (3, 6, 10)}  # each has muscles someone shares
     np.testing.assert_allclose(view.offsets, [0.0] * 8 + [0.25] * 3)
+    # free: each typed back in a wearer's words (its first paraphrase), placed by the muscles it reads as
     words, _ = typed_back(model, [3, 6, 10], TextEncoder.load(model.text_dir), settings, free=True)
-    assert words.anatomical == [] and words.descriptions[-3:] == view.descriptions[-3:]  # words alone
-    np.testing.assert_allclose(words.offsets, [0.0] * 8 + [0.32] * 3)
-    free = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)
-    assert free.offsets[-1] == pytest.approx(0.32)  # a free description keeps the plain offset
+    actions = load_actions()
+    assert words.descriptions[-3:] == [actions[model.actions[i]].t3[0] for i in (3, 6, 10)]
+    assert words.actions[-3:] == [""] * 3 and set(words.readings) == set(words.anatomical)
+    assert words.readings[model.actions[3]].action == "wrist_ulnar_deviation"
+    np.testing.assert_allclose(words.offsets[-3:], [0.25 if model.actions[i] in words.readings else 0.32
+                                                    for i in (3, 6, 10)])
+    chat = ("chat", "Talking about the weather with a friend today.")
+    free = TypedCandidates(model, [chat], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)
+    assert free.offsets[-1] == pytest.approx(0.32)  # a description read as no action keeps the plain offset
     assert LiveSettings.from_config({}).describe_offset_anatomy == pytest.approx(0.25)
 
 
@@ -161,7 +217,7 @@ def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
 
     model = MyoSemModel.load("3dc-armband")
     view = TypedCandidates(model, [TAP], TextEncoder.load(model.text_dir), 0.3, novelty=0.5,
-                           novelty_offsets=(0.1, 0.05))
+                           novelty_offsets=(0.1, 0.05), anatomy_weight=0.0)
     k = len(model.class_ids)
     assert view.is_typed.tolist() == [False] * k + [True] and view.novelty_offsets[-1] == pytest.approx(0.1)
     z = np.eye(view.prototypes.shape[1], dtype=np.float32)[:3]
@@ -219,7 +275,8 @@ def test_describe_only_ranks_rest_and_the_typed_gestures_named_by_their_group() 
     assert view.class_names[1:] == ["thumb_up", "thumb tap"] and view.actions[0] == "rest"
     assert view.is_typed.tolist() == [False, True, True] and view.groups.k == 2
     np.testing.assert_allclose(view.prototypes, full.prototypes[[0, -2, -1]])  # anatomy as in the full view
-    np.testing.assert_allclose(view.offsets, [0.0, 0.2, 0.3])
+    assert set(full.readings) == {"thumb tap"}  # the free description reads as a catalogue action too
+    np.testing.assert_allclose(view.offsets, [0.0, 0.2, 0.2])  # so both take the anatomy offset
     rng = np.random.default_rng(3)
     z = rng.normal(size=(12, view.prototypes.shape[1])).astype(np.float32)
     z /= np.linalg.norm(z, axis=1, keepdims=True)

@@ -197,6 +197,40 @@ def test_muscle_head_finds_what_the_wording_hides() -> None:
     assert len(r1) == len(WEIGHTS) and r1[-1] > 0.9 > r1[0]
 
 
+def test_paraphrases_placed_by_the_muscles_they_read_as() -> None:
+    """The held-out actions typed in the wearer's words (``paraphrase``): a paraphrase whose words sit by a
+    trained class but which reads as its own action's muscles is found at the full anatomy weight; one
+    read as no action keeps its words at every weight; figures are averaged over the rounds, and
+    ``read_as_own`` is the share read as their own action."""
+    from myosem_rt.muscle_match import Reading
+    from train.muscle_head import figures
+
+    rng = np.random.default_rng(0)
+    vectors = np.array([[0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0],
+                        [1, 0, 1, 0]], float)
+    basis = rng.normal(size=(4, 16))
+    ids = np.arange(6)
+    yt, y = np.repeat([0, 1, 2, 4], 100), np.repeat(ids, 50)
+    zt = vectors[yt] @ basis + rng.normal(scale=0.2, size=(len(yt), 16))
+    z = vectors[y] @ basis + rng.normal(scale=0.2, size=(len(y), 16))
+    protos = vectors @ basis
+    words = np.stack([protos[1], protos[2]]) + 0.1 * rng.normal(size=(2, 16))  # the words by 1 and 2
+    words /= np.linalg.norm(words, axis=1, keepdims=True)
+    read = (words, [Reading("a", 0.8, vectors[3]), Reading("b", 0.8, vectors[5])], [True, True])
+    unread = (words, [None, None], [False, False])
+
+    def r1(rounds: list) -> tuple[list[float], float]:
+        out = figures(zt, yt, z, y, protos, ids, vectors, held_out=[3, 5], paraphrases=rounds)["paraphrase"]
+        assert out["rounds"] == len(rounds) and "causal_groups" not in out  # no starts: per window only
+        return [f["R@1"] for f in out["held_out_only"]], out["read_as_own"]
+
+    (found, own), (words_only, none), (both, half) = r1([read]), r1([unread]), r1([read, unread])
+    assert found[-1] > 0.9 > found[0] and own == 1.0
+    assert words_only[-1] == words_only[0] == found[0] and none == 0.0
+    assert both[-1] == pytest.approx((found[-1] + words_only[-1]) / 2) and half == 0.5
+    assert "paraphrase" not in figures(zt, yt, z, y, protos, ids, vectors, held_out=[3, 5])
+
+
 def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     from train.zeroshot import _muscle_rows
 
@@ -315,3 +349,6 @@ def test_recipe_lines_compare_each_method_under_the_same_recipe() -> None:
                             "lda-causal": r1([0.6, 0.6])}, only)
     assert "held-out-only" in causal[1]
     assert any(x.startswith("| + muscle head, grouped causally | +0.150") for x in causal)
+    words = _recipe_lines({"lda": r1([0.5, 0.5]), "myosem-words": r1([0.6, 0.7]),
+                           "lda-words": r1([0.6, 0.6])}, only)
+    assert any(x.startswith("| typed in the wearer's words, + anatomy | +0.050") for x in words)

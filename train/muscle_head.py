@@ -16,6 +16,12 @@ windows by the mixed score (:mod:`myosem_rt.groups`): the head is what names the
 ``myosem bench zeroshot``); with each window's start too, also in the causal form (each window named by the
 groups of the windows up to it).
 
+Typed in the wearer's words (``paraphrase``): each held-out action is given as one of its everyday
+paraphrases (T3, round by round) instead of its catalogue entry, embedded by the method's text encoder, and
+placed by the muscles it reads as through the catalogue (:mod:`myosem_rt.muscle_match`): what a wearer's
+free description gets at run time, and where the text side decides (the label-only baseline reads with the
+base MiniLM).
+
 A held-out action whose prime mover no trained action uses (pronation, when supination alone is trained,
 is the only user of the pronators) cannot be found by its muscles: the ridge never saw that group active.
 """
@@ -39,8 +45,8 @@ RIDGE = 1.0
 TRAIN_WINDOWS_PER_FILE = 200
 RESULT_FILE = "muscle_head.json"
 #: the figures' version in RESULT_FILE: a cached file of another version is computed again (4: the
-#: causal grouping, ``causal_groups``)
-VERSION = 4
+#: causal grouping, ``causal_groups``; 5: the held-out actions typed in the wearer's words, ``paraphrase``)
+VERSION = 5
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -64,7 +70,8 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
             ids: np.ndarray, vectors: np.ndarray, held_out: list[int], pattern: np.ndarray | None = None,
             recording: np.ndarray | None = None, seed: int = 0,
             novelty: np.ndarray | None = None, stream_novelty: np.ndarray | None = None,
-            start: np.ndarray | None = None) -> dict[str, Any]:
+            start: np.ndarray | None = None, paraphrases: list[Any] | None = None
+            ) -> dict[str, Any]:
     """For each weight of the head: held-out-only EMG->text R@1 / MRR / text->EMG R@1 and the generalised
     curve (all candidates); with the windows' channel ``pattern`` and ``recording``, also the held-out-only
     figures after naming each recording's groups of held-out windows (:mod:`myosem_rt.groups`), both
@@ -75,7 +82,8 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     pattern, the grouped figures in the causal form (``causal_groups``, :func:`myosem_rt.groups.
     causal_cuts`). The same figures for the
     held-out actions' anatomical prototypes (:mod:`myosem_rt.anatomy`, no fitted head) under ``anatomy``,
-    per anatomy weight."""
+    per anatomy weight; with ``paraphrases`` (:func:`paraphrase_rounds`), those of the held-out actions typed
+    in the wearer's words under ``paraphrase`` (:func:`_paraphrase_family`)."""
     from myosem_rt.anatomy import anatomical_prototypes
     from myosem_rt.groups import causal_cuts, cut_groups, group_purity
 
@@ -95,8 +103,75 @@ def figures(z_train: np.ndarray, y_train: np.ndarray, z: np.ndarray, y: np.ndarr
     novelties = {"novelty_generalised": novelty, "stream_generalised": stream_novelty}
     out = _family(mixes, y, ids, held_out, group, recording, novelties, seed, cuts)
     anatomy = [_unit(z) @ _unit(anatomical_prototypes(prototypes, vectors, ~only, w)).T for w in WEIGHTS]
+    if paraphrases:
+        extra["paraphrase"] = _paraphrase_family(z, y, prototypes, ids, vectors, held_out, paraphrases, cuts,
+                                                 seed)
     return {**out, **extra, "version": VERSION,
             "anatomy": _family(anatomy, y, ids, held_out, group, recording, novelties, seed, cuts)}
+
+
+def paraphrase_rounds(encoder: Any, actions: list[str]) -> list[tuple[np.ndarray, list[Any], list[bool]]]:
+    """Per round r: the r-th everyday paraphrase (T3) of each of ``actions`` (cycling where one has fewer),
+    embedded by ``encoder``, (H, D); what each reads as through the catalogue
+    (:meth:`myosem_rt.muscle_match.MuscleReader.read_embedded`: a Reading or None); whether that is its own
+    action."""
+    from myosem_rt.muscle_match import MuscleReader
+    from myosem_rt.vocab import load_actions
+
+    reader, phrases = MuscleReader(encoder), [load_actions()[a].t3 for a in actions]
+    rounds = []
+    for r in range(max(len(p) for p in phrases)):
+        z = _unit(np.asarray(encoder.encode([p[r % len(p)] for p in phrases])))
+        readings = reader.read_embedded(z)
+        rounds.append((z, readings, [r is not None and r.action == a for r, a in zip(readings, actions,
+                                                                                    strict=True)]))
+    return rounds
+
+
+def _paraphrase_family(z: np.ndarray, y: np.ndarray, prototypes: np.ndarray, ids: np.ndarray,
+                       vectors: np.ndarray, held_out: list[int], rounds: list[Any],
+                       cuts: list[Any] | None, seed: int) -> dict[str, Any]:
+    """Held-out-only figures (and, with ``cuts``, grouped causally) per anatomy weight of :data:`WEIGHTS`,
+    with each held-out action's prototype its paraphrase of the round, placed by the muscles it reads as
+    (an unread one keeps its text), averaged over the ``rounds``; ``read_as_own``: the share of the
+    paraphrases read as their own action (the text side's part)."""
+    from myosem_rt.anatomy import anatomical_prototypes
+    from myosem_rt.groups import causal_grouped_scores
+    from myosem_rt.retrieval import emg_to_text_scores, text_to_emg_scores
+
+    only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
+    cols = [int(np.flatnonzero(ids == c)[0]) for c in held_out]
+    per: dict[str, list[list[dict[str, float]]]] = {"held_out_only": [], "causal_groups": []}
+    own = []
+    for text, readings, right in rounds:
+        protos, vec = _unit(prototypes).copy(), np.asarray(vectors, dtype=np.float64).copy()
+        protos[cols] = text
+        read = np.zeros(len(ids), dtype=bool)
+        for col, reading in zip(cols, readings, strict=True):
+            if reading is not None:
+                vec[col], read[col] = reading.vector, True
+        own += right
+        for key in per:
+            per[key].append([])
+        for w in WEIGHTS:
+            placed = np.where(read[:, None], anatomical_prototypes(protos, vec, ~only, w), protos)
+            held = (_unit(z) @ _unit(placed).T)[unseen][:, only]
+            named = {"held_out_only": held,
+                     "causal_groups": None if cuts is None else causal_grouped_scores(held, cuts)}
+            for key, scores in named.items():
+                if scores is None:
+                    continue
+                e2t = emg_to_text_scores(scores, y[unseen], ids[only], n_resamples=0)
+                t2e = text_to_emg_scores(scores, y[unseen], ids[only], seed=seed)
+                per[key][-1].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]),
+                                     "text_to_emg R@1": float(t2e["R@1"])})
+    out: dict[str, Any] = {"weights": list(WEIGHTS), "rounds": len(rounds),
+                           "read_as_own": float(np.mean(own))}
+    for key, runs in per.items():
+        if runs and runs[0]:
+            out[key] = [{k: float(np.mean([run[i][k] for run in runs])) for k in runs[0][i]}
+                        for i in range(len(WEIGHTS))]
+    return out
 
 
 def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: list[int],
@@ -173,8 +248,14 @@ def evaluate_model(model: Any, model_dir: str, sp: Any, config: dict[str, Any],
     held_out = sorted(sp.held_out_classes)
     known_scores = (_unit(test.z) @ _unit(np.asarray(model.prototypes)).T)[:, ~np.isin(ids, held_out)]
     stream = recording_stream_novelty(test.log_mav, known_scores, test.recording)
+    rounds = None
+    if getattr(model, "text_dir", None) is not None:  # the held-out actions in the wearer's words
+        from myosem_rt.text_encoder import TextEncoder
+
+        rounds = paraphrase_rounds(TextEncoder.load(model.text_dir), [actions[int(c)] for c in held_out])
     return figures(train.z, train.labels, test.z, test.labels, np.asarray(model.prototypes), ids, vectors,
-                   held_out, level_free(test.log_mav), test.recording, seed, novelty, stream, test.start)
+                   held_out, level_free(test.log_mav), test.recording, seed, novelty, stream, test.start,
+                   rounds)
 
 
 def evaluate_run(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any] | None:

@@ -182,6 +182,25 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
             if any(h is not None and "causal_groups" in h for h in hs):
                 title = _suffixed(titles[run].replace("muscle groups", what), ", grouped causally")
                 out[f"{run}-{suffix}"] = _group_rows(hs, title, key="causal_groups")
+    # the held-out actions typed in the wearer's words (train/muscle_head.py, paraphrase_rounds): their
+    # words alone, placed by the muscles they read as (per window, grouped causally), and how often the
+    # method's text space reads a paraphrase as its own action
+    for run, hs in heads.items():
+        words = [None if h is None else h.get("paraphrase") for h in hs]
+        if not any(w is not None for w in words):
+            continue
+        anatomy_title = titles[run].replace("muscle groups", "anatomy")
+        for suffix, title, key, weight in (
+                ("words-text", titles[run].replace(" + muscle groups", "").replace("**", "")
+                 + ", typed in the wearer's words (text alone)", "held_out_only", 0.0),
+                ("words", _suffixed(anatomy_title, ", typed in the wearer's words"), "held_out_only", None),
+                ("words-causal", _suffixed(anatomy_title, ", typed in the wearer's words, grouped causally"),
+                 "causal_groups", None)):
+            row = _group_rows(words, title, weight, key)
+            for f, w in zip(row["folds"], words, strict=True):
+                if f is not None and w is not None:
+                    f["read_as_own"] = float(w["read_as_own"])
+            out[f"{run}-{suffix}"] = row
     return out
 
 
@@ -298,6 +317,16 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
     lines += _paired_lines(results, "stacked harmonic")
     lines += _recipe_lines(results, "emg_to_text_held_out_only R@1")
     lines += _recipe_lines(results, "stacked harmonic")
+    # the text side's own figure: how often each method's text space reads a paraphrase as its action
+    read = [(r["title"].split(",")[0].replace("**", ""), [f["read_as_own"] for f in r["folds"]])
+            for k, r in results.items() if k.endswith("-words") and r["complete"]]
+    if read:
+        lines += ["", "Typed in the wearer's words: each held-out action given as one of its everyday "
+                  "paraphrases (T3, never trained on; every paraphrase in turn, figures averaged), placed by "
+                  "the muscles it reads as through the catalogue (`myosem_rt/muscle_match.py`; the projected "
+                  "baselines read in MyoSem-RT's text space, whose prototypes they share). Paraphrases read "
+                  "as their own action, mean over folds: "
+                  + "; ".join(f"{t.removesuffix(' + anatomy')} {np.mean(v):.3f}" for t, v in read) + "."]
     # the channel patterns' own figure, the same for every method: per fold, from any row that has it
     purity = [next((f["group_purity"] for r in results.values() if (f := r["folds"][i]) is not None
                     and f.get("group_purity") is not None), None) for i in range(len(folds))]
@@ -327,7 +356,11 @@ RECIPES = {
                                       ("-grouped", "+ muscle head, grouped"),
                                       ("-anatomy-grouped", "+ anatomy, grouped"),
                                       ("-causal", "+ muscle head, grouped causally"),
-                                      ("-anatomy-causal", "+ anatomy, grouped causally")),
+                                      ("-anatomy-causal", "+ anatomy, grouped causally"),
+                                      ("-words-text", "typed in the wearer's words, text alone"),
+                                      ("-words", "typed in the wearer's words, + anatomy"),
+                                      ("-words-causal", "typed in the wearer's words, + anatomy, grouped "
+                                                        "causally")),
 }
 
 

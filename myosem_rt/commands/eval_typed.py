@@ -16,13 +16,13 @@ import numpy as np
 def typed_back_figures(model: Any, z: Any, labels: Any, held_out: list[int], config: dict[str, Any],
                        log_mav: Any, recording: Any, start: Any) -> dict[str, Any]:
     """Generalised R@1 of the run-time path: the held-out classes typed back by their action ids
-    (``generalised_typed``) and by their catalogue sentences as free descriptions, no anatomy
-    (``generalised_typed_free``), as ``myosem live --describe`` ranks them with the configured offsets
-    (:func:`myosem_rt.typed.typed_back`); with ``live.describe_novelty`` on, each also with the stream's
-    novelty (``novelty``) as live computes it: :class:`myosem_rt.novelty.StreamNovelty` fed each
-    recording's windows (``log_mav``, ``recording``) in order (:func:`myosem_rt.novelty.
-    causal_stream_novelty`; a subsampled stream is a thinned one). Also ``typed_only``: the held-out
-    classes typed back with ``--describe-only`` (:func:`typed_only_figures`)."""
+    (``generalised_typed``) and as free descriptions in a wearer's words, each action's first paraphrase
+    with the muscles it reads as (``generalised_typed_free``, :mod:`myosem_rt.muscle_match`), as ``myosem
+    live --describe`` ranks them with the configured offsets (:func:`myosem_rt.typed.typed_back`); with
+    ``live.describe_novelty`` on, each also with the stream's novelty (``novelty``) as live computes it:
+    :class:`myosem_rt.novelty.StreamNovelty` fed each recording's windows (``log_mav``, ``recording``) in
+    order (:func:`myosem_rt.novelty.causal_stream_novelty`; a subsampled stream is a thinned one). Also
+    ``typed_only``: the held-out classes typed back with ``--describe-only`` (:func:`typed_only_figures`)."""
     from myosem_rt.live.engine import LiveSettings
     from myosem_rt.novelty import causal_stream_novelty
     from myosem_rt.retrieval import generalised_curve_scores
@@ -87,7 +87,7 @@ def format_typed(result: dict[str, Any]) -> str:
     """The printed lines of :func:`typed_back_figures`' figures in ``result`` (empty where none)."""
     lines = ""
     for key, how in (("generalised_typed", "by action id, with anatomy"),
-                     ("generalised_typed_free", "as free descriptions")):
+                     ("generalised_typed_free", "as free descriptions (paraphrases)")):
         if key not in result:  # the held-out classes typed back as live --describe ranks them
             continue
         g = result[key]
