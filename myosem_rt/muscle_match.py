@@ -18,6 +18,7 @@ typed so are found more often (``myosem bench zeroshot``, rows "typed in the wea
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -81,3 +82,19 @@ class MuscleReader:
             w = np.exp((row - row[top]) / self.temperature)
             out.append(Reading(self.actions[top], float(row[top]), (w / w.sum()) @ self.vectors))
         return out
+
+
+_READERS: weakref.WeakKeyDictionary[Any, MuscleReader] = weakref.WeakKeyDictionary()
+
+
+def reader_for(encoder: Any) -> MuscleReader:
+    """The :class:`MuscleReader` of ``encoder`` with the default settings, built once per encoder: building
+    one embeds the catalogue (about half a second here), which the live window's query box would otherwise
+    pay on every query."""
+    try:
+        return _READERS[encoder]
+    except KeyError:
+        reader = _READERS[encoder] = MuscleReader(encoder)
+        return reader
+    except TypeError:  # an encoder that cannot be weakly referenced: no cache
+        return MuscleReader(encoder)

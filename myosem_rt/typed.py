@@ -257,11 +257,11 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
 def _with_anatomy(view: TypedCandidates, n_model: int, weight: float, encoder: Any) -> list[str]:
     """Move the prototype of each typed gesture with muscles toward the model's actions that drive the same
     muscles (:func:`myosem_rt.anatomy.anatomical_prototypes`), in place: a catalogue action by its muscle
-    entry, a free description by the muscles it reads as (:class:`myosem_rt.muscle_match.MuscleReader`,
+    entry, a free description by the muscles it reads as (:func:`myosem_rt.muscle_match.reader_for`,
     recorded in ``view.readings``). Needs a muscle entry for every class of the model (else nothing moves).
     The names of those moved."""
     from myosem_rt.anatomy import anatomical_prototypes
-    from myosem_rt.muscle_match import MuscleReader
+    from myosem_rt.muscle_match import reader_for
     from myosem_rt.vocab.muscles import load_muscles
 
     table = load_muscles()
@@ -272,7 +272,7 @@ def _with_anatomy(view: TypedCandidates, n_model: int, weight: float, encoder: A
     vectors = {i: table.actions[view.actions[i]] for i in typed if view.actions[i] in table.actions}
     free = [i for i in typed if not view.actions[i]]
     if free:
-        readings = MuscleReader(encoder).read_embedded(view.prototypes[free])
+        readings = reader_for(encoder).read_embedded(view.prototypes[free])
         for i, reading in zip(free, readings, strict=True):
             if reading is not None:
                 vectors[i] = reading.vector

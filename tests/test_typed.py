@@ -151,6 +151,9 @@ def test_a_free_description_is_placed_by_the_muscles_it_reads_as(caplog: pytest.
     assert plain.anatomical == [] and plain.readings == {}
     with pytest.raises(ValueError, match="temperature"):
         MuscleReader(encoder, temperature=0.0)
+    from myosem_rt.muscle_match import reader_for
+
+    assert reader_for(encoder) is reader_for(encoder)  # the catalogue is embedded once per encoder
 
 
 def test_query_text_embeds_an_action_id_as_live_ranks_it(capsys: pytest.CaptureFixture) -> None:
