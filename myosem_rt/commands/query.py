@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", help="the description, e.g. \"clench my fist tightly\", or an action id of the "
+    p.add_argument("text", help="the description, e.g. \"clench my fist tightly\" (placed by the muscles it "
+                                "reads as, where it reads like catalogue actions), or an action id of the "
                                 "catalogue (e.g. thumb_up: its description, placed by the muscles it drives)")
     p.add_argument("--data", required=True, metavar="FILE", help="recording file")
     p.add_argument("--model", metavar="NAME|DIR",
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         raise QueryError(f"{model.directory}: model has no text encoder (text/), cannot embed a query")
     from myosem_rt.typed import QueryText
 
-    encoder = QueryText(model, TextEncoder.load(model.text_dir))  # an action id: as live --describe ranks it
+    encoder = QueryText(model, TextEncoder.load(model.text_dir))  # any text: as live --describe ranks it
     result = query_recording(model, encoder, path, args.text, config, top=args.top, threshold=args.threshold,
                              repetitions=args.repetitions)
     from myosem_rt.model import warn_trained_on

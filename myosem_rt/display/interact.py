@@ -72,7 +72,7 @@ class GestureQuery:
             raise InteractionError("gesture query: no hops in the history yet")
         from myosem_rt.typed import QueryText
 
-        # an action id of the catalogue is searched as live --describe ranks it (its anatomy, if new)
+        # a text is searched as live --describe ranks it (an action id's anatomy, a free text's muscles)
         text_z = QueryText(self.worker.model, self.encoder()).encode([text])[0]
         self.text, self._z, self._truth = text, z, truth
         self.segments = match(text_z, t, z, self.worker.hop_s, threshold=self.threshold, top=self.top)
