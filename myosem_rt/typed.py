@@ -241,9 +241,13 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
     if view.anatomical:
         log.info("%s placed by the muscles each drives as well as by its description (myosem_rt/anatomy.py)",
                  ", ".join(view.anatomical))
+    known = set(getattr(model, "actions", []) or [])
     for name, reading in view.readings.items():
         log.info("%s reads like %s (cosine %.2f): placed by the muscles it drives "
                  "(myosem_rt/muscle_match.py)", name, reading.action, reading.cosine)
+        if reading.action in known:  # a near-duplicate of a trained class: the two split its windows
+            log.warning("%s reads like %s, which the model already knows: the two will compete for its "
+                        "windows (describe a gesture the model lacks)", name, reading.action)
     if view.groups is not None:
         from myosem_rt.groups import CAUSAL_MIN_PER_GROUP
 

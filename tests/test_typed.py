@@ -115,8 +115,9 @@ def test_a_free_description_is_placed_by_the_muscles_it_reads_as(caplog: pytest.
     """``--describe "tilt=tilt your hand toward your little finger"``: a wearer's own words for an action the
     shipped 3DC model trained on (ulnar deviation) read as that action through the catalogue
     (myosem_rt/muscle_match.py), so the free description is placed by its muscles like ``--describe
-    ACTION``, with the anatomy offset; a description of a catalogue action the model never trained on
-    (thumbs up) likewise; with no anatomy weight, nothing is read."""
+    ACTION``, with the anatomy offset, and a warning that the model knows that gesture already; a
+    description of a catalogue action the model never trained on (thumbs up) likewise, with no warning;
+    with no anatomy weight, nothing is read."""
     import logging
 
     from myosem_rt.live.engine import LiveSettings
@@ -141,7 +142,9 @@ def test_a_free_description_is_placed_by_the_muscles_it_reads_as(caplog: pytest.
     with caplog.at_level(logging.INFO, logger="myosem_rt.typed"):
         view = with_typed(model, typed, LiveSettings.from_config({}))
     assert view.anatomical == ["up", "lean"] and set(view.readings) == {"up", "lean"}
-    assert "up reads like thumb_up" in caplog.text
+    assert "up reads like thumb_up (cosine" in caplog.text and "thumb_up, which" not in caplog.text
+    # the model trained on ulnar deviation: a typed near-duplicate would split its windows, and is told so
+    assert "lean reads like wrist_ulnar_deviation, which the model already knows" in caplog.text
     k = len(model.class_ids)
     words = encoder.encode([t[1] for t in typed])
     words = words / np.linalg.norm(words, axis=1, keepdims=True)
