@@ -123,8 +123,8 @@ def paraphrase_rounds(encoder: Any, actions: list[str]) -> list[tuple[np.ndarray
     for r in range(max(len(p) for p in phrases)):
         z = _unit(np.asarray(encoder.encode([p[r % len(p)] for p in phrases])))
         readings = reader.read_embedded(z)
-        rounds.append((z, readings, [r is not None and r.action == a for r, a in zip(readings, actions,
-                                                                                    strict=True)]))
+        own = [read is not None and read.action == a for read, a in zip(readings, actions, strict=True)]
+        rounds.append((z, readings, own))
     return rounds
 
 
@@ -137,7 +137,6 @@ def _paraphrase_family(z: np.ndarray, y: np.ndarray, prototypes: np.ndarray, ids
     paraphrases read as their own action (the text side's part)."""
     from myosem_rt.anatomy import anatomical_prototypes
     from myosem_rt.groups import causal_grouped_scores
-    from myosem_rt.retrieval import emg_to_text_scores, text_to_emg_scores
 
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     cols = [int(np.flatnonzero(ids == c)[0]) for c in held_out]
@@ -159,12 +158,8 @@ def _paraphrase_family(z: np.ndarray, y: np.ndarray, prototypes: np.ndarray, ids
             named = {"held_out_only": held,
                      "causal_groups": None if cuts is None else causal_grouped_scores(held, cuts)}
             for key, scores in named.items():
-                if scores is None:
-                    continue
-                e2t = emg_to_text_scores(scores, y[unseen], ids[only], n_resamples=0)
-                t2e = text_to_emg_scores(scores, y[unseen], ids[only], seed=seed)
-                per[key][-1].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]),
-                                     "text_to_emg R@1": float(t2e["R@1"])})
+                if scores is not None:
+                    per[key][-1].append(_held_out_figures(scores, y[unseen], ids[only], seed))
     out: dict[str, Any] = {"weights": list(WEIGHTS), "rounds": len(rounds),
                            "read_as_own": float(np.mean(own))}
     for key, runs in per.items():
@@ -172,6 +167,17 @@ def _paraphrase_family(z: np.ndarray, y: np.ndarray, prototypes: np.ndarray, ids
             out[key] = [{k: float(np.mean([run[i][k] for run in runs])) for k in runs[0][i]}
                         for i in range(len(WEIGHTS))]
     return out
+
+
+def _held_out_figures(scores: np.ndarray, labels: np.ndarray, candidates: np.ndarray,
+                      seed: int) -> dict[str, float]:
+    """Held-out-only EMG->text R@1 and MRR and text->EMG R@1 of ``scores`` (held-out windows x held-out
+    candidates): one record of every family's figures."""
+    from myosem_rt.retrieval import emg_to_text_scores, text_to_emg_scores
+
+    e2t = emg_to_text_scores(scores, labels, candidates, n_resamples=0)
+    t2e = text_to_emg_scores(scores, labels, candidates, seed=seed)
+    return {"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]), "text_to_emg R@1": float(t2e["R@1"])}
 
 
 def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: list[int],
@@ -182,7 +188,7 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
     ``novelties``: result key -> each window's novelty (None: not measured); ``cuts``: the held-out
     windows' causal cuts (None: not measured)."""
     from myosem_rt.groups import causal_grouped_scores, grouped_scores
-    from myosem_rt.retrieval import emg_to_text_scores, generalised_curve_scores, text_to_emg_scores
+    from myosem_rt.retrieval import generalised_curve_scores
 
     only, unseen = np.isin(ids, held_out), np.isin(y, held_out)
     out: dict[str, Any] = {"weights": list(WEIGHTS), "held_out_only": [], "generalised": []}
@@ -198,10 +204,7 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
     held_rec = None if recording is None else recording[unseen]
     for scores in mixes:
         held = scores[unseen][:, only]
-        e2t = emg_to_text_scores(held, y[unseen], ids[only], n_resamples=0)
-        t2e = text_to_emg_scores(held, y[unseen], ids[only], seed=seed)
-        out["held_out_only"].append({"R@1": float(e2t["R@1"]), "MRR": float(e2t["MRR"]),
-                                     "text_to_emg R@1": float(t2e["R@1"])})
+        out["held_out_only"].append(_held_out_figures(held, y[unseen], ids[only], seed))
         out["generalised"].append(generalised_curve_scores(scores, y, ids, held_out))
         for key, novelty in novelties.items():
             out[key].append([generalised_curve_scores(scores, y, ids, held_out, novelty=novelty, beta=b)
@@ -210,10 +213,7 @@ def _family(mixes: list[np.ndarray], y: np.ndarray, ids: np.ndarray, held_out: l
                  "causal_groups": None if cuts is None else causal_grouped_scores(held, cuts)}
         for key, grouped in named.items():
             if grouped is not None:
-                g = emg_to_text_scores(grouped, y[unseen], ids[only], n_resamples=0)
-                t2e = text_to_emg_scores(grouped, y[unseen], ids[only], seed=seed)
-                out[key].append({"R@1": float(g["R@1"]), "MRR": float(g["MRR"]),
-                                 "text_to_emg R@1": float(t2e["R@1"])})
+                out[key].append(_held_out_figures(grouped, y[unseen], ids[only], seed))
     return out
 
 
