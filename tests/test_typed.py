@@ -133,6 +133,9 @@ def test_a_free_description_is_placed_by_the_muscles_it_reads_as(caplog: pytest.
     tilt, up, chat = reader.read(["tilt your hand toward your little finger", "give a thumbs up",
                                   "Talking about the weather with a friend today."])
     assert (tilt.action, up.action, chat) == ("wrist_ulnar_deviation", "thumb_up", None)
+    # a dataset's short label is read as its action: another armband's name for a fist, and a bare word
+    grip, bend = reader.read(["Power Grip", "flexion"])
+    assert (grip.action, bend.action) == ("hand_close", "wrist_flexion") and grip.cosine > 0.99
     table = load_muscles()
     ulnar = table.actions["wrist_ulnar_deviation"]  # its prime movers, flexor and extensor carpi ulnaris
     assert tilt.vector @ ulnar / (np.linalg.norm(tilt.vector) * np.linalg.norm(ulnar)) > 0.9

@@ -14,6 +14,7 @@ from myosem_rt.recordings.ninapro import DB1_MOVEMENTS, DB2_MOVEMENTS
 from myosem_rt.vocab import (
     ACTIONS_PATH,
     MIN_PARAPHRASES,
+    action_labels,
     list_vocabularies,
     load_actions,
     load_vocabulary,
@@ -120,6 +121,17 @@ def test_rest_labels_of_every_dataset_map_to_rest() -> None:
     labels = {load_vocabulary(name).by_id(0).t0 for name in VOCABS}
     assert labels == {"Neutral", "z_rest", "No_Motion", "no movement", "rest"}
     assert {load_vocabulary(name).by_id(0).action for name in VOCABS} == {"rest"}
+
+
+def test_action_labels_name_every_action_by_its_id_and_every_dataset_label() -> None:
+    labels = action_labels()
+    assert set(load_actions()) <= set(labels)
+    assert all(a.replace("_", " ") in names for a, names in labels.items())
+    for name in VOCABS:
+        for c in load_vocabulary(name).classes:
+            assert c.t0.replace("_", " ") in labels[c.action], (name, c.class_id)
+    assert {"Power Grip", "Hand Close", "hand close"} <= set(labels["hand_close"])
+    assert "Power Grip" not in labels["hand_open"]
 
 
 def test_dataset_specific_paraphrases_are_appended() -> None:

@@ -45,8 +45,9 @@ RIDGE = 1.0
 TRAIN_WINDOWS_PER_FILE = 200
 RESULT_FILE = "muscle_head.json"
 #: the figures' version in RESULT_FILE: a cached file of another version is computed again (4: the
-#: causal grouping, ``causal_groups``; 5: the held-out actions typed in the wearer's words, ``paraphrase``)
-VERSION = 5
+#: causal grouping, ``causal_groups``; 5: the held-out actions typed in the wearer's words, ``paraphrase``;
+#: 6: those words also read against every action's short names, :class:`myosem_rt.muscle_match.MuscleReader`)
+VERSION = 6
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

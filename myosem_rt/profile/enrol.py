@@ -134,15 +134,11 @@ def check_stream(profile: UserProfile, n_channels: int, fs: float, stream: str) 
 def _catalogue_texts() -> tuple[list[str], list[list[str]]]:
     """Action ids and, per action, every text that names it: its id in words, every packaged vocabulary's
     label for it (T0), its canonical description (T2) and paraphrases (T3)."""
-    from myosem_rt.vocab import list_vocabularies, load_actions, load_vocabulary
+    from myosem_rt.vocab import action_labels, load_actions
 
-    actions = load_actions()
-    labels: dict[str, set[str]] = {a: {a.replace("_", " ")} for a in actions}
-    for name in list_vocabularies():
-        for c in load_vocabulary(name).classes:
-            labels.setdefault(c.action, set()).add(c.t0.replace("_", " "))
+    actions, labels = load_actions(), action_labels()
     ids = sorted(actions)
-    return ids, [[*sorted(labels[a]), actions[a].t2, *actions[a].t3] for a in ids]
+    return ids, [[*labels[a], actions[a].t2, *actions[a].t3] for a in ids]
 
 
 def match_to_catalogue(names: Sequence[str], encoder: Any) -> list[dict[str, Any]]:

@@ -261,6 +261,16 @@ def list_vocabularies() -> list[str]:
     return sorted(p.stem for p in VOCAB_DIR.glob("*.yaml") if p not in (ACTIONS_PATH, MUSCLES_PATH))
 
 
+def action_labels() -> dict[str, list[str]]:
+    """Every short name of each catalogue action: its id in words and each packaged vocabulary's label for
+    it (T0), sorted. What a wearer typing a gesture's name rather than a sentence most often writes."""
+    labels: dict[str, set[str]] = {a: {a.replace("_", " ")} for a in load_actions()}
+    for name in list_vocabularies():
+        for c in load_vocabulary(name).classes:
+            labels.setdefault(c.action, set()).add(c.t0.replace("_", " "))
+    return {a: sorted(names) for a, names in labels.items()}
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
