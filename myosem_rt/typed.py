@@ -7,8 +7,11 @@ text embedding as one more candidate prototype, and every hop is ranked against 
 the typed ones by the same cosine, plus an ``offset`` on the typed ones. Why the offset: a gesture no one
 trained on scores below its trained siblings on its own windows (its EMG was never pulled to its
 description), so by the cosine alone it is almost never shown; calibrated stacking (Chao et al., ECCV 2016)
-adds one constant to the new candidates. Its default (config ``live.describe_offset``) is the offset
-``myosem bench zeroshot`` chooses on held-out 3DC folds (README, "Held-out gestures").
+adds one constant to the new candidates. The larger it is, the more of a new gesture's windows it wins and
+the more of the known gestures' windows too (false alarms); its default (config ``live.describe_offset``)
+is the offset ``myosem bench zeroshot`` chooses on the held-out 3DC folds for the best harmonic mean of new-
+and known-gesture R@1 with at most 0.10 of the known gestures' windows taken for a new one (README, "Live
+descriptions").
 
 A gesture of the action catalogue (``--describe thumb_up``: an action id of ``myosem_rt/vocab/actions.yaml``,
 its canonical description used) also gets its anatomy: its prototype is moved toward the model's trained
@@ -18,12 +21,13 @@ it takes the muscles of the catalogue actions it reads like in the model's text 
 (:mod:`myosem_rt.muscle_match`; one that reads like no action keeps its text embedding).
 
 The wearer's own stream says more than one constant can: a window unlike the wearer's own windows of the
-gesture the model takes it for is likely a new one. With ``novelty`` (beta, ``--describe-novelty``, off by
+gesture the model takes it for is likely a new one. With ``novelty`` (beta, ``--describe-novelty``, 0.3 by
 default) each hop's window is measured so against the last two minutes of the stream, each window labelled
 by the model's best trained class (:class:`myosem_rt.novelty.StreamNovelty`, no labels, no enrolment),
 and ``beta * novelty`` is added to the typed gestures' scores; where it has a novelty the offsets are
-``novelty_offsets`` instead, chosen with beta by the bench. It finds more of a new gesture and shows a typed
-gesture more often where none is made (README, "Live descriptions").
+``novelty_offsets`` instead, chosen with beta by the bench for the same false-alarm budget: below zero, so a
+typed gesture wins only on windows unlike the known ones. Within that budget it finds more of a new gesture
+than the offsets alone (README, "Live descriptions").
 
 When the wearer makes nothing but the typed gestures (``--describe-only``: trying out new commands), the
 candidates are the typed gestures and the model's rest class alone, and each window a typed gesture wins is
@@ -159,9 +163,11 @@ class TypedCandidates:
     def from_settings(cls, model: Any, typed: Sequence[tuple[str, ...]], encoder: Any,
                       settings: Any) -> TypedCandidates:
         """The view with the offsets and stream novelty of ``settings``
-        (:class:`~myosem_rt.live.engine.LiveSettings`): how live, stability and eval rank typed gestures."""
+        (:class:`~myosem_rt.live.engine.LiveSettings`): how live, stability and eval rank typed gestures.
+        With ``describe_only`` the novelty is off (no known gestures to be novel against)."""
         return cls(model, typed, encoder, settings.describe_offset,
-                   anatomy_offset=settings.describe_offset_anatomy, novelty=settings.describe_novelty,
+                   anatomy_offset=settings.describe_offset_anatomy,
+                   novelty=0.0 if settings.describe_only else settings.describe_novelty,
                    novelty_offsets=(settings.describe_novelty_offset,
                                     settings.describe_novelty_offset_anatomy), only=settings.describe_only)
 
@@ -222,6 +228,11 @@ class TypedCandidates:
         return self._lifted(cosine, np.array([np.nan if value is None else value]))
 
 
+def _offsets_text(offsets: np.ndarray) -> str:
+    """"+0.13" where every typed gesture has the same offset, else "+0.13 / -0.05" (each distinct one)."""
+    return " / ".join(f"{o:+.2f}" for o in dict.fromkeys(np.round(np.asarray(offsets, float), 2).tolist()))
+
+
 def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> TypedCandidates:
     """``model`` with the typed gestures as candidates, embedded by the model's text encoder and ranked with
     the offsets and stream novelty of ``settings`` (:class:`~myosem_rt.live.engine.LiveSettings`): what
@@ -231,13 +242,14 @@ def with_typed(model: Any, typed: Sequence[tuple[str, ...]], settings: Any) -> T
     if getattr(model, "text_dir", None) is None:
         raise MyosemError(f"--describe: {model.directory} has no text encoder (text/) to embed a description")
     view = TypedCandidates.from_settings(model, typed, TextEncoder.load(model.text_dir), settings)
-    log.info("ranking %d typed gesture(s) beside the model's %d classes (cosine + %.2f): %s",
-             len(view.typed), len(model.class_ids), settings.describe_offset,
+    typed_offsets = view.offsets[view.is_typed]
+    log.info("ranking %d typed gesture(s) beside the model's %d classes (cosine %s): %s",
+             len(view.typed), len(model.class_ids), _offsets_text(typed_offsets),
              ", ".join(t.name for t in view.typed))
     if view.stream is not None:
         log.info("typed gestures lean ahead on windows unlike the gestures of the last %d hops (novelty x "
-                 "%.2f, from the first %d hops on; myosem_rt/novelty.py)", view.stream.span, view.novelty,
-                 view.stream.min_windows)
+                 "%.2f, cosine %s from the first %d hops on; myosem_rt/novelty.py)", view.stream.span,
+                 view.novelty, _offsets_text(view.novelty_offsets[view.is_typed]), view.stream.min_windows)
     if view.anatomical:
         log.info("%s placed by the muscles each drives as well as by its description (myosem_rt/anatomy.py)",
                  ", ".join(view.anatomical))

@@ -161,9 +161,10 @@ def test_held_out_classes_reported(data_dir: Path) -> None:
     assert causal["n"] == held and result["held_out_only_causal_by"] == "anatomy"
     assert "EMG->text anat c-grp" in eval_cmd.format_table(result)
     gen = result["generalised"]  # seen and held-out compete: the calibrated-stacking curve
-    assert gen["gamma"][0] == 0.0
-    assert gen["held_out"][0] == pytest.approx(result["emg_to_text_held_out"]["R@1"])
+    zero = gen["gamma"].index(0.0)  # no stacking: the figure ranked among all candidates
+    assert gen["held_out"][zero] == pytest.approx(result["emg_to_text_held_out"]["R@1"])
     assert gen["held_out"][-1] >= gen["held_out"][0] and gen["seen"][-1] <= gen["seen"][0]
+    assert gen["false_alarm"][-1] >= gen["false_alarm"][0]  # a larger offset takes more known windows
     assert "emg_to_text_held_out_only_context" not in result  # this model has no activity context
 
 
@@ -335,11 +336,16 @@ def test_held_out_classes_typed_back_as_live_ranks_them(data_dir: Path) -> None:
                                held_out=sp.held_out_classes, max_windows_per_file=200, episodes=5,
                                n_resamples=5)
     typed = result["generalised_typed"]
-    assert typed["offset"] == pytest.approx(0.32) and typed["anatomy_offset"] == pytest.approx(0.25)
+    live = CONFIG["live"]
+    assert typed["offset"] == pytest.approx(live["describe_offset"])
+    assert typed["anatomy_offset"] == pytest.approx(live["describe_offset_anatomy"])
     assert sorted(typed["anatomical"]) == sorted(model.actions[c] for c in sp.held_out_classes)
     assert 0.0 <= typed["held_out"] <= 1.0 and 0.0 <= typed["seen"] <= 1.0
     # with the stream's novelty (live.describe_novelty), each recording's windows in order as live sees them
-    assert typed["novelty"]["beta"] == pytest.approx(0.5) and typed["novelty"]["offsets"] == [0.26, 0.18]
+    assert typed["novelty"]["beta"] == pytest.approx(0.5)
+    assert typed["novelty"]["offsets"] == [live["describe_novelty_offset"],
+                                           live["describe_novelty_offset_anatomy"]]
+    assert 0.0 <= typed["false_alarm"] <= 1.0 and 0.0 <= typed["novelty"]["false_alarm"] <= 1.0
     assert 0.0 <= typed["novelty"]["harmonic"] <= 1.0
     # typed back in a wearer's words (each action's first paraphrase), placed by the muscles each reads as
     free = result["generalised_typed_free"]

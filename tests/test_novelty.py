@@ -77,7 +77,26 @@ def test_novelty_moves_new_gestures_ahead_of_their_trained_siblings() -> None:
     plain = generalised_curve_scores(scores, labels, [0, 1], [1])
     assert max(plain["harmonic"]) == 0.0  # whatever gamma: all windows go one way
     with_novelty = generalised_curve_scores(scores, labels, [0, 1], [1], novelty=novelty, beta=0.2)
-    assert with_novelty["harmonic"][0] == 1.0  # gamma 0: 0.5 + 0.2 > 0.6 and 0.5 - 0.1 < 0.6
+    at_zero = with_novelty["gamma"].index(0.0)
+    assert with_novelty["harmonic"][at_zero] == 1.0  # gamma 0: 0.5 + 0.2 > 0.6 and 0.5 - 0.1 < 0.6
+    assert with_novelty["false_alarm"][at_zero] == 0.0
+
+
+def test_false_alarms_count_known_windows_taken_for_a_new_gesture() -> None:
+    """The curve's false alarms: the share of the seen classes' windows (rest included) whose best candidate
+    is a held-out class, whichever held-out class it is; they rise with gamma, never fall."""
+    from myosem_rt.retrieval import generalised_curve_scores
+
+    labels = np.array([0, 0, 2, 2, 1, 1, 3, 3])  # 1 and 3 held out; 0 (rest) and 2 trained
+    scores = np.array([[0.9, 0.1, 0.2, 0.1],   # rest, clearly rest
+                       [0.5, 0.45, 0.2, 0.1],  # rest, a new gesture close behind
+                       [0.1, 0.2, 0.8, 0.75],  # trained 2, new gesture 3 close behind
+                       [0.1, 0.0, 0.9, 0.1],
+                       [0.1, 0.5, 0.6, 0.1], [0.1, 0.1, 0.6, 0.55],
+                       [0.1, 0.1, 0.2, 0.9], [0.1, 0.1, 0.7, 0.4]])
+    curve = generalised_curve_scores(scores, labels, [0, 1, 2, 3], [1, 3], gammas=(0.0, 0.1, 1.0))
+    assert curve["false_alarm"] == [0.0, 0.5, 1.0]  # at 0.1 the two close calls flip to the new gestures
+    assert curve["held_out"] == [0.25, 0.25, 0.75]  # only at 1.0 do three of the four go to a new gesture
 
 
 @pytest.mark.realdata

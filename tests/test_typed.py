@@ -49,13 +49,14 @@ def test_typed_gesture_is_one_more_cosine_candidate() -> None:
 def test_describe_offset_default_and_bad_value() -> None:
     from myosem_rt.live.engine import LiveSettings
 
-    assert LiveSettings.from_config({}).describe_offset == pytest.approx(0.32)  # config.yaml's bench choice
+    assert LiveSettings.from_config({}).describe_offset == pytest.approx(0.13)  # config.yaml's bench choice
     assert LiveSettings.from_config({}, describe_offset=0.0).describe_offset == 0.0
     with pytest.raises(ConfigError, match="describe_offset"):
-        LiveSettings.from_config({}, describe_offset=-0.1)
-    s = LiveSettings.from_config({})  # the stream's novelty: off, the bench's offsets for when it is on
+        LiveSettings.from_config({}, describe_offset=-1.5)
+    s = LiveSettings.from_config({})  # the stream's novelty: on, the bench's offsets (below 0: held back)
     assert (s.describe_novelty, s.describe_novelty_offset, s.describe_novelty_offset_anatomy) == (
-        0.0, pytest.approx(0.26), pytest.approx(0.18))
+        pytest.approx(0.3), pytest.approx(0.01), pytest.approx(-0.05))
+    assert LiveSettings.from_config({}, describe_offset=-0.5).describe_offset == -0.5
 
 
 def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> None:
@@ -77,6 +78,9 @@ def test_typed_gestures_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> 
     assert "describe_novelty" in capsys.readouterr().err
     assert cli.main(["-q", "live", "--name", "nobody", "--describe-only"]) == 2
     assert "--describe-only: type the gestures" in capsys.readouterr().err
+    assert cli.main(["-q", "live", "--name", "nobody", "--describe", "thumb_up", "--describe-only",
+                     "--describe-novelty", "0.5"]) == 2
+    assert "takes no --describe-novelty" in capsys.readouterr().err
 
 
 def test_a_catalogue_action_is_described_and_placed_by_its_muscles() -> None:
@@ -211,7 +215,7 @@ def test_held_out_classes_typed_back_as_live_ranks_them() -> None:
     chat = ("chat", "Talking about the weather with a friend today.")
     free = TypedCandidates(model, [chat], TextEncoder.load(model.text_dir), 0.32, anatomy_offset=0.25)
     assert free.offsets[-1] == pytest.approx(0.32)  # a description read as no action keeps the plain offset
-    assert LiveSettings.from_config({}).describe_offset_anatomy == pytest.approx(0.25)
+    assert LiveSettings.from_config({}).describe_offset_anatomy == pytest.approx(0.01)
 
 
 def test_the_streams_novelty_leans_typed_gestures_ahead_once_fitted() -> None:
@@ -306,5 +310,7 @@ def test_describe_only_ranks_rest_and_the_typed_gestures_named_by_their_group() 
         TypedCandidates(model, [TAP], encoder, novelty=0.5, only=True)
     settings = LiveSettings.from_config({}, describe_only=True)
     assert settings.describe_only and not LiveSettings.from_config({}).describe_only
+    assert settings.describe_novelty > 0  # the default: dropped for --describe-only, not an error
+    assert TypedCandidates.from_settings(model, [TAP], encoder, settings).novelty == 0.0
     with pytest.raises(ConfigError, match="describe_only"):
         LiveSettings.from_config({"live": {"describe_only": "yes"}})

@@ -15,7 +15,8 @@ from myosem_rt.errors import ConfigError
 from myosem_rt.protocols import split
 from myosem_rt.retrieval import generalised_curve
 from myosem_rt.vocab import load_vocabulary
-from train.zeroshot import SUITES, choose_gammas, collect, plan, report
+from train.zeroshot import SUITES, choose_gammas, collect, plan
+from train.zeroshot_report import report
 
 VOCABULARY = {"3dc-class": "3dc", "myodisco-class": "myodisco"}
 
@@ -263,6 +264,31 @@ def test_novelty_rows_choose_beta_and_gamma_together_on_other_folds() -> None:
     assert rows[0]["plain harmonic"] == 0.6  # beta 0, gamma 0: the method as it ranks
 
 
+def test_budget_keeps_the_other_folds_false_alarms_within_it() -> None:
+    """The budgeted operating point: the best harmonic mean among the points whose mean false alarms over
+    the *other* folds stay within FALSE_ALARM_BUDGET, the fewest false alarms where none does."""
+    from train.zeroshot import FALSE_ALARM_BUDGET, _muscle_rows, operating_point
+
+    def curve(harmonic: list[float], false_alarm: list[float]) -> dict:
+        return {"gamma": [-0.1, 0.0, 0.1], "held_out": harmonic, "seen": harmonic, "harmonic": harmonic,
+                "false_alarm": false_alarm}
+
+    cheap, costly = FALSE_ALARM_BUDGET / 2, FALSE_ALARM_BUDGET * 3
+    grid = [curve([0.2, 0.4, 0.6], [cheap, cheap, costly])]
+    assert operating_point([grid]) == (0, 2)  # best harmonic mean, whatever its false alarms
+    assert operating_point([grid], FALSE_ALARM_BUDGET) == (0, 1)
+    assert operating_point([[curve([0.2, 0.4, 0.6], [costly, 2 * costly, 3 * costly])]],
+                           FALSE_ALARM_BUDGET) == (0, 0)  # none within: the fewest
+    # fold 1 alone would allow gamma 0.1; the other two folds do not
+    free = curve([0.2, 0.4, 0.6], [cheap, cheap, cheap])
+    heads = [{"weights": [0.0], "held_out_only": [{"R@1": 0.5, "MRR": 0.5}], "generalised": [g]}
+             for g in (free, grid[0], grid[0])]
+    rows = _muscle_rows(heads, [{"text_to_emg_held_out_only": {"R@1": 0.5}}] * 3, "x")["folds"]
+    assert (rows[0]["budget gamma"], rows[0]["budget false_alarm"]) == (0.0, cheap)
+    assert rows[0]["gamma"] == 0.1 and rows[0]["stacked false_alarm"] == cheap  # the harmonic choice
+    assert rows[1]["budget gamma"] == 0.0  # folds 1 and 3 on average: 0.1 costs (cheap + costly) / 2
+
+
 def test_group_rows_choose_the_weight_on_other_folds_or_take_the_given_one() -> None:
     from train.zeroshot import _group_rows
 
@@ -305,7 +331,7 @@ def test_muscle_head_figures_name_groups_of_each_recording() -> None:
 
 def test_paired_lines_compare_the_headline_row_fold_by_fold() -> None:
     from train.loso import fold_row
-    from train.zeroshot import _paired_lines
+    from train.zeroshot_report import _paired_lines
 
     figure = "emg_to_text_held_out_only R@1"
 
@@ -326,7 +352,8 @@ def test_paired_lines_compare_the_headline_row_fold_by_fold() -> None:
 
 
 def test_recipe_lines_compare_each_method_under_the_same_recipe() -> None:
-    from train.zeroshot import TEXT_BASELINE, _recipe_lines
+    from train.zeroshot import TEXT_BASELINE
+    from train.zeroshot_report import _recipe_lines
 
     def row(values: list[float]) -> dict:
         return {"title": "t", "complete": True, "folds": [{"stacked harmonic": v} for v in values]}

@@ -40,14 +40,16 @@ log = logging.getLogger(__name__)
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: weights of the windows' novelty added to the held-out classes' scores (:mod:`myosem_rt.novelty`); each
 #: with the whole stacking curve, the pair chosen on other folds (:mod:`train.zeroshot`)
-NOVELTY_BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+NOVELTY_BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 RIDGE = 1.0
 TRAIN_WINDOWS_PER_FILE = 200
 RESULT_FILE = "muscle_head.json"
 #: the figures' version in RESULT_FILE: a cached file of another version is computed again (4: the
 #: causal grouping, ``causal_groups``; 5: the held-out actions typed in the wearer's words, ``paraphrase``;
-#: 6: those words also read against every action's short names, :class:`myosem_rt.muscle_match.MuscleReader`)
-VERSION = 6
+#: 6: those words also read against every action's short names, :class:`myosem_rt.muscle_match.MuscleReader`;
+#: 7: the generalised curves' false alarms, negative offsets and novelty weights up to 1 for a false-alarm
+#: budget, :mod:`train.zeroshot`)
+VERSION = 7
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

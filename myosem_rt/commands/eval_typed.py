@@ -35,7 +35,7 @@ def typed_back_figures(model: Any, z: Any, labels: Any, held_out: list[int], con
 
     def point(scores: Any, columns: Any) -> dict[str, float]:  # scores with offsets: no stacking
         curve = generalised_curve_scores(scores, labels, columns, held_out, gammas=(0.0,))
-        return {k: curve[k][0] for k in ("held_out", "seen", "harmonic")}
+        return {k: curve[k][0] for k in ("held_out", "seen", "harmonic", "false_alarm")}
 
     out: dict[str, Any] = {}
     for key, free in (("generalised_typed", False), ("generalised_typed_free", True)):
@@ -93,15 +93,22 @@ def format_typed(result: dict[str, Any]) -> str:
         g = result[key]
         offset = g["anatomy_offset"] if g["anatomical"] else g["offset"]
         lines += (f"held-out classes typed back {how} (live --describe, offset {offset:g}): held-out R@1 "
-                  f"{g['held_out']:.3f}, seen R@1 {g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}\n")
+                  f"{g['held_out']:.3f}, seen R@1 {g['seen']:.3f}, harmonic mean {g['harmonic']:.3f}"
+                  f"{_false_alarms(g)}\n")
         if "novelty" in g:
             n = g["novelty"]
             offset = n["offsets"][1] if g["anatomical"] else n["offsets"][0]
             lines += (f"  + the stream's novelty (x {n['beta']:g}, offset {offset:g}): held-out R@1 "
-                      f"{n['held_out']:.3f}, seen R@1 {n['seen']:.3f}, harmonic mean {n['harmonic']:.3f}\n")
+                      f"{n['held_out']:.3f}, seen R@1 {n['seen']:.3f}, harmonic mean {n['harmonic']:.3f}"
+                      f"{_false_alarms(n)}\n")
     if "typed_only" in result:  # the held-out classes typed back with --describe-only
         g = result["typed_only"]
         lines += (f"held-out classes typed back, new gestures only (live --describe-only): held-out R@1 "
                   f"{g['held_out']:.3f}, rest R@1 {g['rest']:.3f} (without the grouping "
                   f"{g['held_out_without_groups']:.3f}, {g['rest_without_groups']:.3f})\n")
     return lines
+
+
+def _false_alarms(figures: dict[str, Any]) -> str:
+    """", false alarms F" (the trained classes' windows taken for a typed gesture), where measured."""
+    return f", false alarms {figures['false_alarm']:.3f}" if "false_alarm" in figures else ""

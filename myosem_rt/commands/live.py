@@ -37,13 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "action id of the catalogue (e.g. thumb_up) also brings the muscles it drives")
     p.add_argument("--describe-offset", type=float, metavar="COS",
                    help="added to each typed gesture's cosine, so that it can win against its trained "
-                        "siblings (default 0.32, 0.25 for a catalogue action id: config "
-                        "live.describe_offset[_anatomy]; 0 = its cosine alone); also the offset once "
-                        "the stream's novelty is in use")
+                        "siblings; larger finds more of it and takes more of the known gestures' windows "
+                        "(default 0.13, 0.01 for one placed by its anatomy, 0.01 / -0.05 with the stream's "
+                        "novelty: config live.describe_*offset*, chosen for at most 0.10 false alarms; "
+                        "sets all four)")
     p.add_argument("--describe-novelty", type=float, metavar="BETA",
                    help="typed gestures lean ahead by BETA x the window's novelty against the gestures "
                         "of the last 2 min of the stream, labelled by the model (config "
-                        "live.describe_novelty; 0 = off)")
+                        "live.describe_novelty, default 0.3; 0 = off)")
     p.add_argument("--describe-only", action="store_true", default=None,
                    help="the wearer makes only the typed gestures (trying out new commands): they and the "
                         "model's rest class are the only candidates, and each window is named by its group "
@@ -141,6 +142,9 @@ def run(args: argparse.Namespace, config: dict[str, Any]) -> int:
         check_new_file(args.jsonl, "--jsonl", force=args.force)
     if settings.describe_only and not args.describe:
         raise MyosemError("--describe-only: type the gestures to tell apart with --describe")
+    if settings.describe_only and getattr(args, "describe_novelty", None):
+        raise MyosemError("--describe-only takes no --describe-novelty: with only the typed gestures made, "
+                          "there are no known gestures to be novel against")
     typed = None
     if args.describe:
         from myosem_rt.typed import parse_typed, with_typed

@@ -138,8 +138,8 @@ class LiveSettings:
                               f"{s.top_k}")
         for key in ("describe_offset", "describe_offset_anatomy", "describe_novelty_offset",
                     "describe_novelty_offset_anatomy"):
-            if not 0.0 <= getattr(s, key) < 2.0:
-                raise ConfigError(f"live.{key} (--describe-offset) must be in [0, 2), got "
+            if not -1.0 < getattr(s, key) < 2.0:  # below 0: held back, ahead only on novel windows
+                raise ConfigError(f"live.{key} (--describe-offset) must be in (-1, 2), got "
                                   f"{getattr(s, key):g}")
         if not 0.0 <= s.describe_novelty < 5.0:
             raise ConfigError(f"live.describe_novelty (--describe-novelty) must be in [0, 5), got "
