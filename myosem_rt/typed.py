@@ -371,7 +371,7 @@ def typed_back(model: Any, held_out: Sequence[int], encoder: Any, settings: Any,
 
         typed = [Typed(t.name, load_actions()[t.action].t3[0]) for t in typed]
     if only:
-        settings = replace(settings, describe_only=True, describe_novelty=0.0)
+        settings = replace(settings, describe_only=True)  # from_settings then drops the novelty
     view = TypedCandidates.from_settings(_Without(model, keep), typed, encoder, settings)
     kept = view.class_ids[~view.is_typed] if only else ids[keep]  # only: the rest class alone
     return view, np.r_[kept, np.asarray(list(held_out), np.int64)]

@@ -71,6 +71,8 @@ GENERALISED = ("held_out", "seen", "harmonic")
 #: harmonic mean MyoSem-RT + anatomy takes 0.41 of the known-gesture windows for a new gesture (0.30 with the
 #: wearer's novelty; 3DC folds)
 FALSE_ALARM_BUDGET = 0.10
+#: one fold's generalised curves (retrieval.generalised_curve_scores), one per novelty weight
+Grid = Sequence[dict[str, list[float]]]
 
 
 def plan(suite: str, runs: Path, data: Path, config: str = "myosem-small", ablations: Sequence[str] = (),
@@ -89,12 +91,12 @@ def choose_gammas(curves: Sequence[dict[str, list[float]] | None]) -> list[float
     (None where no other fold has one). The choice never sees the fold it is applied to."""
     out: list[float | None] = []
     for k in range(len(curves)):
-        others = [np.asarray(c["harmonic"]) for j, c in enumerate(curves) if j != k and c is not None]
-        ref = next((c for j, c in enumerate(curves) if j != k and c is not None), None)
-        if not others or ref is None:
+        others = [c for j, c in enumerate(curves) if j != k and c is not None]
+        if not others:
             out.append(None)
             continue
-        out.append(float(ref["gamma"][int(np.argmax(np.mean(others, axis=0)))]))
+        _, g = operating_point([[c] for c in others])
+        out.append(float(others[0]["gamma"][g]))
     return out
 
 
@@ -103,8 +105,7 @@ def _at(curve: dict[str, list[float]], gamma: float) -> dict[str, float]:
     return {k: float(curve[k][i]) for k in (*GENERALISED, "false_alarm") if k in curve}
 
 
-def operating_point(grids: Sequence[Sequence[dict[str, list[float]]]],
-                    budget: float | None = None) -> tuple[int, int]:
+def operating_point(grids: Sequence[Grid], budget: float | None = None) -> tuple[int, int]:
     """(beta index, gamma index) with the best mean harmonic mean over ``grids`` (the *other* folds, each a
     list over novelty weights of generalised curves on one gamma grid); with ``budget``, among the points
     whose mean false alarms (:func:`myosem_rt.retrieval.generalised_curve_scores`) stay within it, or the
@@ -120,25 +121,25 @@ def operating_point(grids: Sequence[Sequence[dict[str, list[float]]]],
     return int(b), int(g)
 
 
-def _budgeted(grids: Sequence[Sequence[dict[str, list[float]]] | None],
-              betas: Sequence[float] | None = None) -> list[dict[str, float] | None]:
-    """Per fold, its generalised figures at the :func:`operating_point` the *other* folds choose within
-    :data:`FALSE_ALARM_BUDGET` (``budget ...``); None where the fold or all others lack false alarms."""
-    has = [g is not None and all("false_alarm" in c for c in g) for g in grids]
-    out: list[dict[str, float] | None] = []
-    for k, grid in enumerate(grids):
-        others = [g for j, g in enumerate(grids) if j != k and has[j]]
-        if not has[k] or not others:
-            out.append(None)
-            continue
-        b, i = operating_point(others, FALSE_ALARM_BUDGET)
-        curve = grid[b]
-        row = {f"budget {key}": v for key, v in _at(curve, float(curve["gamma"][i])).items()}
-        row["budget gamma"] = float(curve["gamma"][i])
-        if betas is not None:
-            row["budget beta"] = float(betas[b])
-        out.append(row)
-    return out
+def _has_false_alarms(grid: Grid | None) -> bool:
+    return grid is not None and all("false_alarm" in c for c in grid)
+
+
+def _budget_figures(grid: Grid, others: Sequence[Grid], betas: Sequence[float] | None = None
+                    ) -> dict[str, float]:
+    """One fold's generalised figures (``grid``: its curve per novelty weight) at the :func:`operating_point`
+    the ``others`` folds choose within :data:`FALSE_ALARM_BUDGET` (``budget ...``); empty where this fold or
+    every other lacks false alarms."""
+    others = [g for g in others if _has_false_alarms(g)]
+    if not _has_false_alarms(grid) or not others:
+        return {}
+    b, i = operating_point(others, FALSE_ALARM_BUDGET)
+    curve = grid[b]
+    row = {f"budget {key}": v for key, v in _at(curve, float(curve["gamma"][i])).items()}
+    row["budget gamma"] = float(curve["gamma"][i])
+    if betas is not None:
+        row["budget beta"] = float(betas[b])
+    return row
 
 
 def _generalised(curve: dict[str, list[float]], gamma: float | None) -> dict[str, float]:
@@ -258,13 +259,12 @@ def _plain_false_alarms(row: dict[str, Any], heads: list[dict[str, Any] | None])
     the same windows, measured with false alarms and the wider gamma grid."""
     curves = [None if h is None or "generalised" not in h else
               h["generalised"][int(np.argmin(np.abs(np.asarray(h["weights"]))))] for h in heads]
-    budget = _budgeted([None if c is None else [c] for c in curves])
-    for fold, curve, extra in zip(row["folds"], curves, budget, strict=True):
+    for k, (fold, curve) in enumerate(zip(row["folds"], curves, strict=True)):
         if fold is None or curve is None:
             continue
         if "gamma" in fold and "false_alarm" in curve:
             fold["stacked false_alarm"] = _at(curve, fold["gamma"])["false_alarm"]
-        fold.update(extra or {})
+        fold.update(_budget_figures([curve], [[c] for j, c in enumerate(curves) if j != k and c is not None]))
     row.update(fold_row(row["title"], row["folds"]))
 
 
@@ -322,22 +322,16 @@ def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, A
                "emg_to_text_held_out_only MRR": head["held_out_only"][w]["MRR"],
                "text_to_emg_held_out_only R@1": float(t2e),
                "weight": float(head["weights"][w])}
-        if novelty:  # (beta, gamma) with the best mean harmonic mean over the other folds
-            grid = np.mean([[c["harmonic"] for c in h[key][w]] for h in others], axis=0)
-            b, g = np.unravel_index(int(np.argmax(grid)), grid.shape)
-            curve = head[key][w][b]
-            row.update(beta=float(head["novelty_betas"][b]),
-                       **_generalised(curve, float(curve["gamma"][g])))
-            row.update({f"plain {k}": v for k, v in _at(head[key][w][0], 0.0).items()})
-        else:
-            gamma = choose_gammas([head[key][w], *(h[key][w] for h in others)])[0]
-            row.update(_generalised(head[key][w], gamma))
-        grids = [head[key][w], *(h[key][w] for h in others)]  # this fold first
-        if novelty:  # each fold's grid: a curve per beta
-            budget = _budgeted(grids, head["novelty_betas"])[0]
-        else:
-            budget = _budgeted([[curve] for curve in grids])[0]
-        row.update(budget or {})
+        # each fold's grid: its curve per novelty weight (one curve without novelty)
+        grid = head[key][w] if novelty else [head[key][w]]
+        other_grids = [h[key][w] if novelty else [h[key][w]] for h in others]
+        b, g = operating_point(other_grids)  # the best mean harmonic mean over the other folds
+        curve = grid[b]
+        row.update({"beta": float(head["novelty_betas"][b])} if novelty else {})
+        row.update(_generalised(curve, float(curve["gamma"][g])))
+        if novelty:  # the method as it ranks: beta 0, gamma 0
+            row.update({f"plain {k}": v for k, v in _at(grid[0], 0.0).items()})
+        row.update(_budget_figures(grid, other_grids, head.get("novelty_betas") if novelty else None))
         per_fold.append(row)
     return fold_row(title, per_fold)
 
