@@ -348,7 +348,8 @@ def write_report(cells: dict, unavailable: dict[str, str], out: Path, runs: Path
                "test windows (± bootstrap std) and text → EMG in balanced episodes of one window per "
                "held-out class (± standard error).", ""] + held + [""]
     for pattern, title in (("loso-*.md", "Leave-subjects-out suites (`myosem bench loso`)"),
-                           ("zeroshot-*.md", "Held-out classes over folds (`myosem bench zeroshot`)")):
+                           ("zeroshot-*.md", "Held-out classes over folds (`myosem bench zeroshot`)"),
+                           ("describe-*.md", "Live --describe offsets (`myosem bench describe`)")):
         found = sorted((out / "results").glob(pattern))
         if found:  # written by their own benchmarks (newer recipes than a reduced report's runs)
             md += [f"## {title}", "", f"(From `docs/results/{pattern}`, written by the benchmark; included "

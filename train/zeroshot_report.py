@@ -88,8 +88,8 @@ def _budget_lines(results: dict[str, Any], n_folds: int) -> list[str]:
     return ["", f"Generalised, within a false-alarm budget: gamma (and the novelty's weight) chosen for each "
             f"fold on the other folds for the best harmonic mean among the points whose mean false alarms "
             f"are at most {FALSE_ALARM_BUDGET:.2f}: the basis of `myosem live --describe`'s offsets (config "
-            f"`live.describe_*`; its novelty offset for the anatomy is chosen on the live path itself, "
-            f"README \"Live descriptions\"). Mean ± sd over folds.", "",
+            f"`live.describe_*`; their novelty weight and anatomy offset are chosen on the live path itself "
+            f"by `myosem bench describe`). Mean ± sd over folds.", "",
             "| method | " + " | ".join(t for _, t in cols) + " | folds |",
             "|---|" + "---|" * (len(cols) + 1), *summary_rows(rows, [k for k, _ in cols], n_folds)]
 

@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "train.bench:bench_train",  # needs the train extra (torch)
     "loso": "train.loso:bench_loso",  # trains every fold: needs the train extra (torch)
     "zeroshot": "train.zeroshot:bench_zeroshot",  # trains every fold: needs the train extra (torch)
+    "describe": "train.live_offsets:bench_describe",  # over bench zeroshot's fold models
 }
 
 
@@ -38,12 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="enrol: models to pick from per subject (one that never trained on it)")
     p.add_argument("--suite", nargs="+", metavar="NAME",
                    help="enrol: 3dc, ciil-shift, myodisco-session, multiday, sim-3dc (default all); "
-                        "loso: 3dc or myo; zeroshot: 3dc or myodisco")
+                        "loso: 3dc or myo; zeroshot, describe: 3dc or myodisco")
     p.add_argument("--trials", type=int, nargs="+", metavar="K", help="enrol: trials per gesture (1 2)")
     p.add_argument("--json", metavar="OUT", help="enrol: also write every figure to this JSON file")
     p.add_argument("--force", action="store_true", help="enrol: overwrite the --json file if it exists")
     p.add_argument("--results", metavar="DIR",
-                   help="enrol: write DIR/enrolment.{md,json}; loso: DIR/loso-SUITE.{md,json}")
+                   help="enrol: write DIR/enrolment.{md,json}; loso, zeroshot, describe: "
+                        "DIR/BENCH-SUITE.{md,json}")
     p.add_argument("--profile", metavar="PATH",
                    help="the wearer's profile (myosem enrol): live, stability")
     p.add_argument("--describe", action="append", metavar="NAME=DESCRIPTION|ACTION",
@@ -59,7 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train: estimate the wall-clock for N training windows (default: those of --data)")
     p.add_argument("--compare", action="store_true",
                    help="train: also time stage 2 with torch's nn.Dropout, alternating rounds (the speed-up)")
-    p.add_argument("--runs", metavar="DIR", help="loso, zeroshot: run folders (default runs/BENCH/SUITE)")
+    p.add_argument("--runs", metavar="DIR",
+                   help="loso, zeroshot: run folders (default runs/BENCH/SUITE; describe: zeroshot's)")
     p.add_argument("--ablate", nargs="+", metavar="CONFIG", help="loso, zeroshot: ablation training configs")
     p.add_argument("--baselines", metavar="LIST",
                    help="loso: baselines (default lda,lda-session,cnn-bilstm); zeroshot: (lda,cnn-bilstm)")
