@@ -232,6 +232,22 @@ def test_paraphrases_placed_by_the_muscles_they_read_as() -> None:
     assert "paraphrase" not in figures(zt, yt, z, y, protos, ids, vectors, held_out=[3, 5])
 
 
+
+def test_an_ablation_gets_the_muscle_rows_too(tmp_path: Path) -> None:
+    """``--ablate NAME``: the ablation's folds get its muscle head, anatomy and grouped rows, as MyoSem-RT's
+    do, so an ablation speaks to the recipe's held-out figures and not to the plain cosine alone."""
+    curve = {"gamma": [0.0, 0.1], "held_out": [0.1, 0.5], "seen": [0.9, 0.7], "harmonic": [0.18, 0.58]}
+    family = {"weights": [0.0, 1.0], "held_out_only": [{"R@1": 0.4, "MRR": 0.6}, {"R@1": 0.7, "MRR": 0.8}],
+              "generalised": [curve, curve]}
+    for i in range(1, len(SUITES["3dc"][1]) + 1):
+        run = tmp_path / f"fold{i}" / "ablate-x"
+        _manifest(run / "manifest.json", 0.5, curve)
+        (run / "muscle_head.json").write_text(json.dumps({**family, "anatomy": family}))
+    res = collect("3dc", tmp_path, ablations=["ablate-x"], baselines=())
+    assert res["ablate-x-anatomy"]["title"] == "MyoSem-RT, ablate-x + anatomy"
+    assert res["ablate-x-anatomy"]["summary"]["emg_to_text_held_out_only R@1"][0] == pytest.approx(0.7)
+    assert res["ablate-x-muscles"]["complete"] and "myosem-anatomy" not in res
+
 def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     from train.zeroshot import _muscle_rows
 
@@ -379,3 +395,10 @@ def test_recipe_lines_compare_each_method_under_the_same_recipe() -> None:
     words = _recipe_lines({"lda": r1([0.5, 0.5]), "myosem-words": r1([0.6, 0.7]),
                            "lda-words": r1([0.6, 0.6])}, only)
     assert any(x.startswith("| typed in the wearer's words, + anatomy | +0.050") for x in words)
+    # an ablation is one more column: what the ablated part is worth under each recipe
+    ablated = {"lda": r1([0.5, 0.5]), "ablate-x": {**r1([0.4, 0.4]), "title": "MyoSem-RT, ablate-x"},
+               "myosem-anatomy": r1([0.6, 0.7]), "lda-anatomy": r1([0.6, 0.6]),
+               "ablate-x-anatomy": r1([0.7, 0.7])}
+    lines = _recipe_lines(ablated, only)
+    assert lines[3].endswith("| MyoSem-RT, ablate-x |")
+    assert any(x == "| + anatomy | +0.050 ± 0.050 (1/2) | -0.050 ± 0.050 (0/2) |" for x in lines)

@@ -181,10 +181,11 @@ def collect(suite: str, runs: Path, ablations: Sequence[str] = (),
     manifests = {b: [(read_record(runs / f"fold{i}" / f"baselines/{b}.json") or {}).get("metrics") for i in n]
                  for b in baselines}
     titles = {b: f"{TITLES[b]} + projection + muscle groups" for b in baselines}
-    for run in (TEXT_BASELINE, "myosem"):
+    for run in (TEXT_BASELINE, *ablations, "myosem"):
         heads[run] = [read_record(runs / f"fold{i}" / run / muscle_head.RESULT_FILE) for i in n]
         manifests[run] = [run_metrics(runs / f"fold{i}" / run / "manifest.json") for i in n]
     titles[TEXT_BASELINE] = "Text baseline: base MiniLM, labels only + muscle groups"
+    titles.update({a: f"MyoSem-RT, {a} + muscle groups" for a in ablations})
     titles["myosem"] = "**MyoSem-RT + muscle groups**"
     for run, hs in heads.items():
         if any(h is not None for h in hs):
@@ -336,12 +337,13 @@ def _muscle_rows(heads: list[dict[str, Any] | None], manifests: list[dict[str, A
     return fold_row(title, per_fold)
 
 
-def muscle_heads(suite: str, runs: Path, data: Path, config: dict[str, Any]) -> None:
-    """Fit and score the muscle-group head of every finished fold's MyoSem model and label-only text
-    baseline (cached per run)."""
+def muscle_heads(suite: str, runs: Path, data: Path, config: dict[str, Any],
+                 ablations: Sequence[str] = ()) -> None:
+    """Fit and score the muscle-group head of every finished fold's MyoSem model, label-only text baseline
+    and ablation (cached per run)."""
     _, folds = SUITES[suite]
     for i in range(1, len(folds) + 1):
-        for run in ("myosem", TEXT_BASELINE):
+        for run in ("myosem", TEXT_BASELINE, *ablations):
             model_dir = runs / f"fold{i}" / run
             if (model_dir / "manifest.json").is_file():
                 muscle_head.evaluate_run(model_dir, data, config)
@@ -356,7 +358,7 @@ def bench_zeroshot(args: Any, config: dict[str, Any]) -> int:
     jobs = plan(suite, runs, data, args.train_config or "myosem-small", ablations, baselines, args.recipe)
 
     def results() -> dict[str, Any]:
-        muscle_heads(suite, runs, data, config)
+        muscle_heads(suite, runs, data, config, ablations)
         return collect(suite, runs, ablations, baselines)
 
     from train.zeroshot_report import report

@@ -55,7 +55,8 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
     lines += _recipe_lines(results, "stacked harmonic")
     lines += _recipe_lines(results, "budget harmonic")
     # the text side's own figure: how often each method's text space reads a paraphrase as its action
-    read = [(r["title"].split(",")[0].replace("**", ""), [f["read_as_own"] for f in r["folds"]])
+    read = [(r["title"].replace("**", "").removesuffix(", typed in the wearer's words"),
+             [f["read_as_own"] for f in r["folds"]])
             for k, r in results.items() if k.endswith("-words") and r["complete"]]
     if read:
         lines += ["", "Typed in the wearer's words: each held-out action given as one of its everyday "
@@ -126,10 +127,11 @@ RECIPES = {
 
 def _recipe_lines(results: dict[str, Any], figure: str = "stacked harmonic") -> list[str]:
     """Markdown: MyoSem-RT minus each other method *under the same recipe* (:data:`RECIPES`), fold by fold
-    (mean, standard error, folds ahead) on ``figure`` (a key of :data:`PAIRED`). Why: the headline tables
-    compare MyoSem-RT's best row with every row; this says which recipe leaves MyoSem-RT ahead of which
-    method beyond the fold-to-fold noise."""
-    others = [m for m in ("lda", "cnn-bilstm", TEXT_BASELINE) if m in results]
+    (mean, standard error, folds ahead) on ``figure`` (a key of :data:`PAIRED`), the ablations too (what
+    each part is worth under each recipe). Why: the headline tables compare MyoSem-RT's best row with every
+    row; this says which recipe leaves MyoSem-RT ahead of which method beyond the fold-to-fold noise."""
+    ablations = [k for k, r in results.items() if r["title"] == f"MyoSem-RT, {k}"]
+    others = [m for m in ("lda", "cnn-bilstm", TEXT_BASELINE, *ablations) if m in results]
     rows = []
     for suffix, name in RECIPES[figure]:
         mine = results.get(f"myosem{suffix}")
