@@ -106,8 +106,9 @@ def fold_sweep(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str,
     held_out = sorted(sp.held_out_classes)
     windows = embed_files(model, str(model_dir), sp.test_files, config, mask=sp.test_mask, patterns=True)
     encoder = TextEncoder.load(model.text_dir)
-    # every view ranks with the novelty on (its value is swept), as live --describe does by default
-    settings = replace(live, describe_novelty=max(live.describe_novelty, BETAS[0]))
+    # every view ranks with the novelty on (its value is swept) beside the known gestures, as live
+    # --describe does by default (never --describe-only, whatever the config says)
+    settings = replace(live, describe_novelty=max(live.describe_novelty, BETAS[0]), describe_only=False)
     result: dict[str, Any] = {"version": VERSION, "fixed": _fixed(live), "betas": list(BETAS),
                               "offsets": list(OFFSETS), "held_out": held_out, "windows": len(windows.labels)}
     novelty = None  # the same for both views: their trained classes are the model's kept ones
