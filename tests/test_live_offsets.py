@@ -81,7 +81,8 @@ def test_choice_keeps_the_budget_and_never_sees_its_own_fold() -> None:
 
 
 def test_bench_describe_bad_input_is_one_line(tmp_path: Path) -> None:
-    base = dict(suite=["3dc"], data=str(tmp_path), runs=str(tmp_path), results=None)
+    base = dict(suite=["3dc"], data=str(tmp_path), runs=str(tmp_path), results=None, ablate=None,
+                baselines=None)
     with pytest.raises(ConfigError, match="suite"):
         bench_describe(argparse.Namespace(**{**base, "suite": ["nope"]}), {})
     with pytest.raises(ConfigError, match="results"):

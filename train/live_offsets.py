@@ -215,20 +215,11 @@ def bench_describe(args: Any, config: dict[str, Any]) -> int:
     every fold's MyoSem model of ``myosem bench zeroshot`` (it trains them), its choice, and whether the
     config holds it; with ``--results`` also ``DIR/describe-SUITE.{md,json}``."""
     from myosem_rt.live.engine import LiveSettings
-    from myosem_rt.output_files import write_bytes
+    from train.loso import bench_command, bench_options, write_results
     from train.zeroshot import SUITES
 
-    names = list(args.suite or ["3dc"])
-    if len(names) != 1 or names[0] not in SUITES:
-        raise ConfigError(f"bench describe: --suite takes one of {', '.join(SUITES)}, got {' '.join(names)}")
-    suite = names[0]
-    data = Path(args.data or "")
-    if not args.data or not data.is_dir():
-        raise ConfigError(f"bench describe: --data {args.data} is not a folder")
-    results_dir = Path(args.results) if args.results else None
-    if results_dir is not None and not results_dir.is_dir():
-        raise ConfigError(f"bench describe: --results {results_dir} is not a folder")
-    runs = Path(args.runs or f"runs/zeroshot/{suite}")
+    suite, data, _, results_dir, _, _ = bench_options("describe", SUITES, args, ())
+    runs = Path(args.runs or f"runs/zeroshot/{suite}")  # the fold models bench zeroshot trained
     dirs = [runs / f"fold{i}" / "myosem" for i in range(1, len(SUITES[suite][1]) + 1)]
     missing = [str(d) for d in dirs if not (d / "manifest.json").is_file()]
     if missing:
@@ -238,12 +229,9 @@ def bench_describe(args: Any, config: dict[str, Any]) -> int:
     for i, d in enumerate(dirs, 1):
         log.info("bench describe: fold %d/%d (%s)", i, len(dirs), d)
         folds.append(fold_sweep(d, data, config))
-    command = " ".join(["myosem bench describe", *sys.argv[3:]]) if sys.argv[1:3] == ["bench", "describe"] \
-        else f"myosem bench describe --suite {suite} --data {data}"
+    command = bench_command("describe", suite, data)
     text, figures = report(suite, folds, LiveSettings.from_config(config), command)
     sys.stdout.write(text)
     if results_dir is not None:
-        write_bytes(results_dir / f"describe-{suite}.md", text.encode("utf-8"))
-        write_bytes(results_dir / f"describe-{suite}.json",
-                    (json.dumps(figures, indent=2) + "\n").encode("utf-8"))
+        write_results(results_dir, "describe", suite, text, figures)
     return 0

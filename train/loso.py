@@ -195,11 +195,27 @@ def bench_options(bench: str, suites: Mapping[str, Any], args: Any, default_base
     return names[0], data, runs, results_dir, list(args.ablate or []), baselines
 
 
+def bench_command(bench: str, suite: str, data: Path) -> str:
+    """The ``myosem bench BENCH ...`` command line as typed, for its report (its plain form when the bench
+    was not run from the command line)."""
+    if sys.argv[1:3] == ["bench", bench]:
+        return " ".join([f"myosem bench {bench}", *sys.argv[3:]])
+    return f"myosem bench {bench} --suite {suite} --data {data}"
+
+
+def write_results(results_dir: Path, bench: str, suite: str, text: str, payload: Mapping[str, Any]) -> None:
+    """A fold bench's report ``text`` and its figures ``payload`` as
+    ``<results_dir>/<bench>-<suite>.{md,json}`` (each written atomically)."""
+    from myosem_rt.output_files import write_bytes
+
+    write_bytes(results_dir / f"{bench}-{suite}.md", text.encode("utf-8"))
+    write_bytes(results_dir / f"{bench}-{suite}.json", (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
+
+
 def run_suite(bench: str, suite: str, jobs: Sequence[Any], runs: Path, data: Path, dry_run: bool,
               results: Any, render: Any, results_dir: Path | None) -> int:
     """Run the jobs (:func:`train.suite.run_jobs`), then print ``render(suite, results(), command)`` and
     write it to ``<results_dir>/<bench>-<suite>.{md,json}`` (atomically); 1 when a job failed."""
-    from myosem_rt.output_files import write_bytes
     from train.suite import run_jobs
 
     failed = run_jobs(jobs, runs, data, dry_run=dry_run)
@@ -207,14 +223,12 @@ def run_suite(bench: str, suite: str, jobs: Sequence[Any], runs: Path, data: Pat
         return 0
     results = results()
 
-    command = " ".join([f"myosem bench {bench}", *sys.argv[3:]]) if sys.argv[1:3] == ["bench", bench] else \
-        f"myosem bench {bench} --suite {suite} --data {data}"
+    command = bench_command(bench, suite, data)
     text = render(suite, results, command)
     sys.stdout.write(text)
     if results_dir is not None:
-        write_bytes(results_dir / f"{bench}-{suite}.md", text.encode("utf-8"))
-        write_bytes(results_dir / f"{bench}-{suite}.json", (json.dumps(
-            {"suite": suite, "command": command, "results": results}, indent=2) + "\n").encode("utf-8"))
+        write_results(results_dir, bench, suite, text,
+                      {"suite": suite, "command": command, "results": results})
     if failed:
         log.warning("bench %s: %d job(s) failed (logs under %s)", bench, failed, runs / "logs")
     return 1 if failed else 0
