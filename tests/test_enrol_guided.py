@@ -156,6 +156,24 @@ def test_schedule_labels_follow_stream_time():
         CueSchedule([(1, "a")], hold_s=0)
 
 
+
+def test_recorded_labels_fall_on_the_sample_grid_whatever_the_clock_jitter():
+    """The clock sync moves LSL times by microseconds; a sample on a cue boundary keeps the boundary's label
+    (the label of sample n is the schedule's at n / fs), whichever way its timestamp moved."""
+    from myosem_rt.profile.recorder import COMPLETE, CuedRecording
+
+    s = CueSchedule([(1, "Fist"), (2, "Open")], repetitions=1, ready_s=1.0, hold_s=2.0, rest_s=1.0)
+    fs = 500.0
+    n = np.arange(int(s.duration_s * fs))
+    jitter = np.where(n % 2, 2e-6, -2e-6)  # every boundary sample (even) a little early
+    jitter[0] = 0.0  # stream second 0 on the grid
+    rec = CuedRecording(s, fs, 1, "jittery")
+    rec._take(np.zeros((len(n), 1), np.float32), 1234.5 + n / fs + jitter)
+    label, _ = s.labels(n / fs)
+    outcome = rec.outcome(COMPLETE)
+    assert len(outcome.label) == len(n) and label[1500] == 0 and label[1499] == 1
+    np.testing.assert_array_equal(outcome.label, label)
+
 def test_marker_cues_count_occurrences_and_end_after_n():
     cues = MarkerCues([Gesture(1, "a"), Gesture(2, "b")], 2, {}, tolerance_s=0.0005)
     for t, m in [(0.0, "0:rest"), (1.0, "1:a"), (2.0, "2:b"), (3.0, "0:rest"), (3.5, "0:rest"), (4.0, "1:a"),
@@ -280,7 +298,7 @@ def test_ctrl_c_keeps_every_sample_received(config, tmp_path, caplog):
     np.testing.assert_array_equal(rec.emg, source.emg[:n])
     ts = _file_timestamps(out)
     schedule = CueSchedule([(1, "Fist"), (2, "Open")], 2, 0.2, 0.5, 0.3)
-    label, rep = schedule.labels(ts - ts[0])
+    label, rep = schedule.labels(np.round((ts - ts[0]) * source.fs) / source.fs)  # on the sample grid
     np.testing.assert_array_equal(rec.label, label)
     np.testing.assert_array_equal(rec.repetition, rep)
     assert set(rec.label.tolist()) == {0, 1, 2} and rec.label[150] == 1 and rec.label[99] == 0

@@ -131,7 +131,10 @@ class CuedRecording:
             if status != COMPLETE:
                 missing = cues.missing(at_end)
         else:
-            t = ts - (self.t0 if self.t0 is not None else 0.0)
+            # stream seconds on the sample grid: the clock sync moves LSL times by microseconds, which must
+            # not carry a sample across a cue boundary (boundaries fall on samples; as in _done, half a
+            # sample of tolerance)
+            t = np.round((ts - (self.t0 if self.t0 is not None else 0.0)) * self.fs) / self.fs
             keep = t < cues.duration_s
             emg, ts, t = emg[keep], ts[keep], t[keep]
             label, rep = cues.labels(t)
