@@ -248,14 +248,32 @@ def generalised_curve_scores(scores: np.ndarray, labels: np.ndarray, proto_ids: 
     rows: dict[str, list[float]] = {k: [] for k in ("gamma", "held_out", "seen", "harmonic", "false_alarm")}
     for g in gammas:
         stacked = cos - float(g) * seen_col
-        r1 = ranks_of_true(stacked, true_col) == 1
-        taken_new = ~seen_col[stacked.argmax(axis=1)]
-        u = float(r1[unseen_row].mean()) if unseen_row.any() else float("nan")
-        s = float(r1[~unseen_row].mean()) if (~unseen_row).any() else float("nan")
+        point = _generalised_point(ranks_of_true(stacked, true_col) == 1, ~seen_col[stacked.argmax(axis=1)],
+                                   unseen_row)
         rows["gamma"].append(float(g))
-        rows["held_out"].append(u)
-        rows["seen"].append(s)
-        rows["harmonic"].append(0.0 if u + s == 0 else 2 * u * s / (u + s))
-        rows["false_alarm"].append(float(taken_new[~unseen_row].mean()) if (~unseen_row).any()
-                                   else float("nan"))
+        for key, value in point.items():
+            rows[key].append(value)
     return rows
+
+
+def generalised_from_columns(columns: np.ndarray, labels: np.ndarray, proto_ids: Sequence[int],
+                             held_out: Sequence[int]) -> dict[str, float]:
+    """The generalised figures (held-out and seen R@1, their harmonic mean, false alarms) of a decision per
+    window: ``columns`` (N,) the chosen column of ``proto_ids`` or -1 for none ("uncertain": neither right
+    nor a false alarm), e.g. the label the live engine shows (:func:`myosem_rt.live.engine.shown_columns`)."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    ids = np.asarray(proto_ids, dtype=np.int64)
+    columns = np.asarray(columns, dtype=np.int64).reshape(-1)
+    decided = columns >= 0
+    right = decided & (ids[np.where(decided, columns, 0)] == labels)
+    taken_new = decided & np.isin(ids[np.where(decided, columns, 0)], list(held_out))
+    return _generalised_point(right, taken_new, np.isin(labels, list(held_out)))
+
+
+def _generalised_point(right: np.ndarray, taken_new: np.ndarray, unseen_row: np.ndarray) -> dict[str, float]:
+    """Held-out R@1 (windows of held-out classes ``unseen_row`` that are ``right``), seen R@1, their harmonic
+    mean, and false alarms (seen windows ``taken_new``, for a held-out class)."""
+    u = float(right[unseen_row].mean()) if unseen_row.any() else float("nan")
+    s = float(right[~unseen_row].mean()) if (~unseen_row).any() else float("nan")
+    return {"held_out": u, "seen": s, "harmonic": 0.0 if u + s == 0 else 2 * u * s / (u + s),
+            "false_alarm": float(taken_new[~unseen_row].mean()) if (~unseen_row).any() else float("nan")}

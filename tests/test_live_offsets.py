@@ -8,12 +8,13 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from myosem_rt.errors import ConfigError
-from train.live_offsets import BETAS, OFFSETS, bench_describe, choose, sweep
+from train.live_offsets import BETAS, OFFSETS, READINGS, bench_describe, choose, live_shown, sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,9 +23,9 @@ def test_the_sweep_is_the_live_views_own_ranking_at_each_point() -> None:
     """Each grid point's figures are those of the view ``live --describe`` builds with that weight and
     anatomy offset (its other offsets as configured), on the same windows and novelty; the view is left as
     it was."""
-    from myosem_rt.live.engine import LiveSettings
+    from myosem_rt.live.engine import LiveSettings, shown_columns
     from myosem_rt.model import MyoSemModel
-    from myosem_rt.retrieval import generalised_curve_scores
+    from myosem_rt.retrieval import generalised_curve_scores, generalised_from_columns
     from myosem_rt.text_encoder import TextEncoder
     from myosem_rt.typed import typed_back
 
@@ -43,7 +44,9 @@ def test_the_sweep_is_the_live_views_own_ranking_at_each_point() -> None:
     novelty[:40] = np.nan  # before the stream's first fit: the plain offsets
     before = view.novelty, view.novelty_offsets.copy()
     betas, offsets = (0.2, 0.5), (-0.2, -0.1, 0.05)
-    grid = sweep(view, z, novelty, labels, columns, held_out, betas, offsets)
+    recording, start = np.repeat([0, 1], 200), np.tile(np.arange(200) * model.hop, 2)
+    shown = live_shown(model, live, recording, start, rng.normal(size=(400, 10)))
+    grid = sweep(view, z, novelty, labels, columns, held_out, betas, offsets, shown=shown)
     assert (view.novelty, view.novelty_offsets.tolist()) == (before[0], before[1].tolist())
     assert [c["gamma"] for c in grid] == [list(offsets)] * 2
     for b, beta in enumerate(betas):
@@ -52,16 +55,39 @@ def test_the_sweep_is_the_live_views_own_ranking_at_each_point() -> None:
                                                                   describe_novelty_offset_anatomy=offset))
             scores = own.rank(z, novelty)[0]
             point = generalised_curve_scores(scores, labels, columns, held_out, gammas=(0.0,))
+            # what is shown: the same scores through the engine's smoothing and gate, each recording apart
+            on_screen = np.concatenate([shown_columns(scores[recording == r], np.zeros(200), live,
+                                                      model.hop_ms) for r in (0, 1)])
+            live_point = generalised_from_columns(on_screen, labels, columns, held_out)
             for key in ("held_out", "seen", "harmonic", "false_alarm"):
                 assert grid[b][key][o] == pytest.approx(point[key][0])
+                assert grid[b]["shown"][key][o] == pytest.approx(live_point[key])
     # a larger offset takes more of the known windows for the typed gestures
     alarms = grid[1]["false_alarm"]
     assert alarms[0] <= alarms[1] <= alarms[2] and alarms[0] < alarms[2]
 
 
-def _grid(harmonic: np.ndarray, false_alarm: np.ndarray) -> list[dict[str, list[float]]]:
-    return [{"gamma": list(OFFSETS), "held_out": list(h), "seen": list(h), "harmonic": list(h),
-             "false_alarm": list(f)} for h, f in zip(harmonic, false_alarm, strict=True)]
+def _grid(harmonic: np.ndarray, false_alarm: np.ndarray, ranked: float = 0.0) -> list[dict[str, Any]]:
+    """A fold's grid whose shown figures are ``harmonic`` / ``false_alarm`` (per weight, per offset), its
+    hop-by-hop ranking the same less ``ranked``."""
+    return [{"gamma": list(OFFSETS), "held_out": list(h - ranked), "seen": list(h - ranked),
+             "harmonic": list(h - ranked), "false_alarm": list(f),
+             "shown": {"held_out": list(h), "seen": list(h), "harmonic": list(h), "false_alarm": list(f)}}
+            for h, f in zip(harmonic, false_alarm, strict=True)]
+
+
+def test_generalised_figures_of_decisions_count_uncertain_as_neither() -> None:
+    from myosem_rt.retrieval import generalised_curve_scores, generalised_from_columns
+
+    ids, held_out = np.array([0, 1, 2]), [2]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    columns = np.array([0, 2, -1, 1, 2, -1])  # right, false alarm, uncertain, right, right, uncertain
+    point = generalised_from_columns(columns, labels, ids, held_out)
+    assert point == pytest.approx({"held_out": 0.5, "seen": 0.5, "harmonic": 0.5, "false_alarm": 0.25})
+    scores = np.random.default_rng(1).normal(size=(6, 3))  # a decision on every window: the ranking's own
+    ranked = generalised_curve_scores(scores, labels, ids, held_out, gammas=(0.0,))
+    decided = generalised_from_columns(scores.argmax(axis=1), labels, ids, held_out)
+    assert decided == pytest.approx({k: ranked[k][0] for k in decided})
 
 
 def test_choice_keeps_the_budget_and_never_sees_its_own_fold() -> None:
@@ -103,12 +129,16 @@ def test_report_says_whether_the_config_holds_the_choice() -> None:
     harmonic[BETAS.index(0.3)] += 0.05  # weight 0.3 is best; offsets within 0.10 false alarms: up to -0.21
     folds = [{"held_out": [1, 2], "windows": 10, "id": {"grid": _grid(harmonic, alarms)},
               "words": {"grid": _grid(harmonic, alarms)}} for _ in range(3)]
+    for fold in folds:  # hop by hop, weight 0.5 would look best: the choice is made on what is shown
+        fold["id"]["grid"][BETAS.index(0.5)]["harmonic"] = list(harmonic[BETAS.index(0.3)] + 0.1)
     live = LiveSettings.from_config({})
     held = replace(live, describe_novelty=0.3, describe_novelty_offset_anatomy=-0.21)
     text, figures = report("3dc", folds, held, "cmd")
     assert figures["chosen"] == {"beta": 0.3, "offset": -0.21} and figures["configured_matches"]
     assert "matches the choice on every fold (0.3, -0.21)" in text and "| configured |" not in text
+    reads = {(r["reading"], r["view"]) for r in figures["rows"] if r["point"] == "chosen on every fold"}
+    assert reads == {(said, how) for _, said in READINGS for how in ("by action id", "in the wearer's words")}
     text, figures = report("3dc", folds, replace(live, describe_novelty=0.5), "cmd")
     assert not figures["configured_matches"] and "differs from the choice" in text
     configured = [r for r in figures["rows"] if r["point"] == "configured"]
-    assert len(configured) == 2 and configured[0]["betas"] == [0.5] * 3
+    assert len(configured) == 4 and configured[0]["betas"] == [0.5] * 3  # two views, two readings

@@ -212,3 +212,27 @@ def test_bench_stability_describe_bad_input(capsys: pytest.CaptureFixture) -> No
     assert cli.main(["bench", "stability", "--model", "3dc-armband", "--data", "x.mat", "--profile", "p",
                      "--describe", "thumb_up"]) == 2
     assert "not with --profile" in capsys.readouterr().err
+
+
+def test_shown_columns_is_what_the_engine_shows_hop_by_hop() -> None:
+    """The offline form benches use (myosem_rt.live.engine.shown_columns) gives, for the default settings
+    (EMA, margin rejection, hold, dwell) and for majority voting, with segments that restart them, exactly
+    the labels LiveEngine.step shows for the same scores; several rankings at once give each one's own."""
+    from myosem_rt.live.engine import shown_columns
+
+    rng = np.random.default_rng(0)
+    names = np.array(FakeModel.class_names)
+    rankings = []
+    for _ in range(3):
+        seq = rng.choice(np.float32([0.0, 0.4, 0.6]), size=(120, 3))
+        seq[10:14] = TIE
+        rankings.append(seq)
+    segments = np.array([0] * 50 + [1] * 40 + [3] * 30)
+    for smoothing in ("ema", "majority"):
+        settings = LiveSettings.from_config({}, smoothing=smoothing)
+        shown = shown_columns(np.stack(rankings), segments, settings, FakeModel.hop_ms)
+        for seq, row in zip(rankings, shown, strict=True):
+            results = _run(list(seq), segments.tolist(), smoothing=smoothing, ema_alpha=settings.ema_alpha)
+            assert [UNCERTAIN if c < 0 else names[c] for c in row] == _labels(results)
+            np.testing.assert_array_equal(shown_columns(seq, segments, settings, FakeModel.hop_ms), row)
+        assert (shown < 0).any() and len(set(shown[shown >= 0].tolist())) == 3  # every kind of hop occurs

@@ -55,7 +55,7 @@ def test_describe_offset_default_and_bad_value() -> None:
         LiveSettings.from_config({}, describe_offset=-1.5)
     s = LiveSettings.from_config({})  # the stream's novelty: on, the bench's offsets (below 0: held back)
     assert (s.describe_novelty, s.describe_novelty_offset, s.describe_novelty_offset_anatomy) == (
-        pytest.approx(0.3), pytest.approx(0.01), pytest.approx(-0.10))
+        pytest.approx(0.3), pytest.approx(0.01), pytest.approx(-0.09))
     assert LiveSettings.from_config({}, describe_offset=-0.5).describe_offset == -0.5
 
 

@@ -14,6 +14,13 @@ describe_novelty_offset_anatomy``); the other offsets stay as configured. The pa
 mean of new- and known-gesture R@1 within :data:`train.zeroshot.FALSE_ALARM_BUDGET` is chosen on the folds
 by action id (:func:`train.zeroshot.operating_point`): over all folds, what the config holds, and, for an
 honest figure, for each fold on the other folds alone.
+
+Each point is measured twice: each hop's ranking alone, and what the wearer is *shown*: the ranked scores
+in stream order through the live engine's activity context (where the model has one), smoothing,
+rejection and label gate (:func:`myosem_rt.live.engine.shown_columns`, config ``live``), a hop shown
+"uncertain" being neither right nor a false alarm. The choice is made on what is shown. (The context's
+activity is taken from the windows' log MAV, whose floor is 1e-6 where the engine's is 1e-12: immaterial
+on EMG.)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,45 +45,90 @@ OFFSETS = tuple(float(o) for o in np.round(np.arange(-0.30, 0.105, 0.01), 2))
 VIEWS = (("id", False, "by action id"), ("words", True, "in the wearer's words"))
 RESULT_FILE = "describe_sweep.json"
 #: the cached sweep's version: a cached file of another version (or other fixed settings) is computed again
-VERSION = 1
+VERSION = 2
 FIGURES = ("held_out", "seen", "harmonic", "false_alarm")
+#: the two readings of each point: each hop's ranking, and the label the live engine shows (chosen on)
+READINGS = (("ranked", "each hop ranked"), ("shown", "shown live"))
 
 
 def sweep(view: Any, z: np.ndarray, novelty: np.ndarray, labels: np.ndarray, columns: np.ndarray,
-          held_out: list[int], betas: tuple[float, ...] = BETAS,
-          offsets: tuple[float, ...] = OFFSETS) -> list[dict[str, list[float]]]:
+          held_out: list[int], betas: tuple[float, ...] = BETAS, offsets: tuple[float, ...] = OFFSETS,
+          shown: Callable[[list[np.ndarray]], np.ndarray] | None = None) -> list[dict[str, Any]]:
     """For each weight of ``betas``, the generalised figures over ``offsets`` (``{"gamma": offsets,
     "held_out", "seen", "harmonic", "false_alarm"}``, :func:`myosem_rt.retrieval.generalised_curve_scores`
     at no stacking) of ``view`` (a :class:`myosem_rt.typed.TypedCandidates` whose classes are ``columns``)
     ranking ``z`` with each window's ``novelty``, the typed gestures placed by their anatomy getting the
     offset: the view's own ranking (:meth:`~myosem_rt.typed.TypedCandidates.rank`), its other settings as
-    they are."""
-    from myosem_rt.retrieval import generalised_curve_scores
+    they are. With ``shown`` (the offsets' ranked scores -> the column shown at each window for each, -1
+    for none: :func:`live_shown`), each curve also has the figures of what is shown under ``"shown"``
+    (:func:`myosem_rt.retrieval.generalised_from_columns`)."""
+    from myosem_rt.retrieval import generalised_curve_scores, generalised_from_columns
 
     placed = np.isin(view.class_names, list(view.anatomical)) & view.is_typed
     saved = view.novelty, view.novelty_offsets
     grid = []
     try:
         for beta in betas:
-            curve: dict[str, list[float]] = {"gamma": [], **{k: [] for k in FIGURES}}
+            curve: dict[str, Any] = {"gamma": [], **{k: [] for k in FIGURES}}
+            ranked = []
             for offset in offsets:
                 view.novelty = float(beta)
                 view.novelty_offsets = np.where(placed, np.float32(offset), saved[1]).astype(np.float32)
-                point = generalised_curve_scores(view.rank(z, novelty)[0], labels, columns, held_out,
-                                                 gammas=(0.0,))
+                ranked.append(view.rank(z, novelty)[0])
+                point = generalised_curve_scores(ranked[-1], labels, columns, held_out, gammas=(0.0,))
                 curve["gamma"].append(float(offset))
                 for k in FIGURES:
                     curve[k].append(float(point[k][0]))
+            if shown is not None:  # every offset's ranking at once, as the engine would show each
+                on_screen = [generalised_from_columns(c, labels, columns, held_out) for c in shown(ranked)]
+                curve["shown"] = {k: [float(p[k]) for p in on_screen] for k in FIGURES}
             grid.append(curve)
     finally:
         view.novelty, view.novelty_offsets = saved
     return grid
 
 
-def _fixed(live: Any) -> dict[str, float]:
+def _fixed(live: Any) -> dict[str, Any]:
     """The settings the sweep keeps as configured (a cached sweep made with others is computed again)."""
     return {"describe_offset": live.describe_offset, "describe_offset_anatomy": live.describe_offset_anatomy,
-            "describe_novelty_offset": live.describe_novelty_offset}
+            "describe_novelty_offset": live.describe_novelty_offset,
+            **{k: getattr(live, k) for k in ("context", "smoothing", "ema_alpha", "majority_hops",
+                                             "min_score", "min_margin", "dwell_ms", "hold_ms")}}
+
+
+def live_shown(model: Any, settings: Any, recording: np.ndarray, start: np.ndarray,
+               log_mav: np.ndarray) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """Rankings (each (N, K) scores) of windows from recordings ``recording`` starting at samples ``start``
+    -> (len, N) the column the live engine shows at each window under each ranking (-1: "uncertain"): each
+    recording's windows in time order, a new stream segment wherever a recording starts or a window is more
+    than a hop after the one before, the scores pooled by the model's activity context where it has one
+    (config ``live.context``; per recording, as ``myosem eval`` pools them), then
+    :func:`myosem_rt.live.engine.shown_columns`."""
+    from myosem_rt.context import pool_recording
+    from myosem_rt.live.engine import score_kind, shown_columns
+
+    order = np.lexsort((start, recording))
+    rec, first = np.asarray(recording)[order], np.asarray(start)[order]
+    segment = np.cumsum(np.r_[True, (rec[1:] != rec[:-1]) | (np.diff(first) > int(model.hop))])
+    spec = getattr(model, "context", None) if settings.context == "model" else None
+    spec = spec if spec is not None and spec.active else None
+    activity = np.asarray(log_mav, dtype=np.float64).mean(axis=1)[order]
+    recordings = [np.flatnonzero(rec == r) for r in np.unique(rec)]
+    kind, hop_ms = score_kind(model), float(model.hop_ms)
+
+    def shown(rankings: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack([np.asarray(r)[order] for r in rankings])
+        if spec is not None:  # the engine pools, then smooths float32 scores
+            for rows in recordings:
+                for i in range(len(batch)):
+                    batch[i, rows] = pool_recording(batch[i, rows], activity[rows], first[rows],
+                                                    int(model.hop), spec)
+            batch = batch.astype(np.float32)
+        out = np.empty((len(batch), len(order)), dtype=np.int64)
+        out[:, order] = shown_columns(batch, segment, settings, hop_ms, kind)
+        return out
+
+    return shown
 
 
 def fold_sweep(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +170,9 @@ def fold_sweep(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str,
         if novelty is None:
             known = np.asarray(windows.z, dtype=np.float32) @ view.prototypes[~view.is_typed].T
             novelty = causal_stream_novelty(windows.log_mav, known, windows.recording)
-        result[key] = {"grid": sweep(view, windows.z, novelty, windows.labels, columns, held_out),
-                       "anatomical": list(view.anatomical)}
+        shown = live_shown(model, settings, windows.recording, windows.start, windows.log_mav)
+        result[key] = {"grid": sweep(view, windows.z, novelty, windows.labels, columns, held_out,
+                                     shown=shown), "anatomical": list(view.anatomical)}
         log.info("%s: %s swept (%d windows)", model_dir, key, len(windows.labels))
     write_json(cached, result)
     return result
@@ -152,7 +206,7 @@ def rows(folds: list[dict[str, Any]], live: Any) -> tuple[list[dict[str, Any]], 
     fold*); each row with every fold's figures and their mean and sd. Also whether the config holds the
     choice."""
     grids = {key: [f[key]["grid"] for f in folds] for key, _, _ in VIEWS}
-    chosen = choose(grids["id"])
+    chosen = choose([_reading(g, "shown") for g in grids["id"]])  # on what the wearer is shown
     configured = (_index(BETAS, live.describe_novelty), _index(OFFSETS, live.describe_novelty_offset_anatomy))
     matches = configured == (chosen["b"], chosen["o"])
     points = [("chosen on every fold", [(chosen["b"], chosen["o"])] * len(folds)),
@@ -161,12 +215,19 @@ def rows(folds: list[dict[str, Any]], live: Any) -> tuple[list[dict[str, Any]], 
         points.insert(0, ("configured", [configured] * len(folds)))
     out = []
     for key, _, how in VIEWS:
-        for name, at in points:
-            per_fold = [{f: grids[key][k][b][f][o] for f in FIGURES} for k, (b, o) in enumerate(at)]
-            out.append({"view": how, "point": name, "betas": [BETAS[b] for b, _ in at],
-                        "offsets": [OFFSETS[o] for _, o in at], "folds": per_fold,
-                        **{f: _mean_sd([p[f] for p in per_fold]) for f in FIGURES}})
+        for reading, said in READINGS:
+            for name, at in points:
+                per_fold = [{f: _reading(grids[key][k], reading)[b][f][o] for f in FIGURES}
+                            for k, (b, o) in enumerate(at)]
+                out.append({"view": how, "reading": said, "point": name, "betas": [BETAS[b] for b, _ in at],
+                            "offsets": [OFFSETS[o] for _, o in at], "folds": per_fold,
+                            **{f: _mean_sd([p[f] for p in per_fold]) for f in FIGURES}})
     return out, matches
+
+
+def _reading(grid: list[dict[str, Any]], reading: str) -> list[dict[str, Any]]:
+    """One fold's grid as ``reading`` of :data:`READINGS` has it: each hop ranked, or what is shown."""
+    return grid if reading == "ranked" else [{"gamma": c["gamma"], **c["shown"]} for c in grid]
 
 
 def report(suite: str, folds: list[dict[str, Any]], live: Any, command: str) -> tuple[str, dict[str, Any]]:
@@ -174,31 +235,38 @@ def report(suite: str, folds: list[dict[str, Any]], live: Any, command: str) -> 
     from train.zeroshot import FALSE_ALARM_BUDGET
 
     table, matches = rows(folds, live)
+    smoothing = (f"{live.smoothing} alpha {live.ema_alpha:g}" if live.smoothing == "ema"
+                 else f"{live.smoothing} over {live.majority_hops} hops")
     lines = [f"# Live --describe: the stream novelty's weight and offset, chosen on the live path ({suite}, "
              f"{len(folds)} folds)", "", f"Command: `{command}`", "",
              "Each fold's held-out MyoSem model ranks its held-out classes typed back as `myosem live "
              "--describe` and `myosem eval --held-out` do (the stream's novelty fitted on each recording's "
              "past windows alone), on every test window of the fold. The novelty's weight and the offset of "
-             "the typed gestures placed by their anatomy are swept; the pair with the best mean harmonic "
-             f"mean with at most {FALSE_ALARM_BUDGET:.2f} of the known gestures' windows (rest included) "
-             "taken for a new gesture (*false alarms*) is chosen by action id. *Out of fold*: each fold at "
-             "the pair chosen on the other folds. Mean ± sd over folds.", "",
-             "| typed back | point | novelty weight | offset | held-out R@1 | seen R@1 | harmonic mean | "
-             "false alarms |", "|---|---|---|---|---|---|---|---|"]
+             "the typed gestures placed by their anatomy are swept. Each point is read twice: *each hop "
+             "ranked* (the top class of the hop's own scores) and *shown live* (the hops of each recording "
+             "in order through the live engine's activity context, smoothing, rejection, hold and dwell, "
+             f"config `live`: {smoothing}, margin {live.min_margin:g}, hold {live.hold_ms:g} ms, dwell "
+             f"{live.dwell_ms:g} ms; a hop "
+             "shown *uncertain* is neither right nor a false alarm). The pair with the best mean harmonic "
+             f"mean of what is shown, with at most {FALSE_ALARM_BUDGET:.2f} of the known gestures' windows "
+             "(rest included) taken for a new gesture (*false alarms*), is chosen by action id. *Out of "
+             "fold*: each fold at the pair chosen on the other folds. Mean ± sd over folds.", "",
+             "| typed back | read | point | novelty weight | offset | held-out R@1 | seen R@1 | "
+             "harmonic mean | false alarms |", "|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         betas, offsets = f"{row['betas'][0]:g}", f"{row['offsets'][0]:+.2f}"
         if row["point"] == "out of fold":  # each fold its own pair
             betas = offsets = "per fold, below"
-        lines.append(f"| {row['view']} | {row['point']} | {betas} | {offsets} | "
+        lines.append(f"| {row['view']} | {row['reading']} | {row['point']} | {betas} | {offsets} | "
                      + " | ".join(f"{row[f][0]:.3f} ± {row[f][1]:.3f}" for f in FIGURES) + " |")
-    lines += ["", "Out of fold, by action id, fold by fold:", "",
+    lines += ["", "Out of fold, by action id, shown live, fold by fold:", "",
               "| fold | held out | novelty weight | offset | held-out R@1 | seen R@1 | harmonic mean | "
               "false alarms |", "|---|---|---|---|---|---|---|---|"]
-    oof = next(row for row in table if row["point"] == "out of fold")
+    oof = next(row for row in table if row["point"] == "out of fold" and row["reading"] == READINGS[1][1])
     for k, (fold, figs) in enumerate(zip(folds, oof["folds"], strict=True)):
         lines.append(f"| {k + 1} | {', '.join(map(str, fold['held_out']))} | {oof['betas'][k]:g} | "
                      f"{oof['offsets'][k]:+.2f} | " + " | ".join(f"{figs[f]:.3f}" for f in FIGURES) + " |")
-    chosen = next(row for row in table if row["point"] == "chosen on every fold")
+    chosen = next(row for row in table if row["point"] == "chosen on every fold")  # the same pair in all
     beta, offset = chosen["betas"][0], chosen["offsets"][0]
     lines += ["", f"Config: `live.describe_novelty` {live.describe_novelty:g}, `live.describe_novelty_offset_"
               f"anatomy` {live.describe_novelty_offset_anatomy:+.2f}: it "

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--describe-offset", type=float, metavar="COS",
                    help="added to each typed gesture's cosine, so that it can win against its trained "
                         "siblings; larger finds more of it and takes more of the known gestures' windows "
-                        "(default 0.13, 0.01 for one placed by its anatomy, 0.01 / -0.10 with the stream's "
+                        "(default 0.13, 0.01 for one placed by its anatomy, 0.01 / -0.09 with the stream's "
                         "novelty: config live.describe_*offset*, chosen for at most 0.10 false alarms; "
                         "sets all four)")
     p.add_argument("--describe-novelty", type=float, metavar="BETA",

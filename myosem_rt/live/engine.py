@@ -282,6 +282,58 @@ class LabelGate:
         return self.shown
 
 
+def shown_columns(scores: np.ndarray, segment: np.ndarray, settings: LiveSettings, hop_ms: float,
+                  kind: str = "cosine") -> np.ndarray:
+    """The column of ``scores`` the live engine would show at each hop (-1: "uncertain"): ``scores`` (N, K)
+    of hops in stream order, or (P, N, K) for P rankings of the same hops at once (-> (P, N)), ``segment``
+    (N,) the stream segment of each hop. The steps :meth:`LiveEngine.step` runs after ranking (and after
+    the activity context, which the caller applies): smoothing and rejection as :class:`Smoother` does them,
+    then :class:`LabelGate`, all restarted with every new segment.
+
+    Why: a bench that compares many settings of one ranking (``myosem bench describe``: 400 settings, tens
+    of thousands of hops each) measures what the wearer is shown, not only each hop's ranking, without
+    replaying the stream for each. The EMA runs hop by hop on all P rankings at once with the engine's
+    arithmetic, so the result is the engine's to the bit (``tests/test_stability.py``); majority voting
+    goes through :class:`Smoother` itself, one ranking at a time."""
+    batch = np.asarray(scores)
+    single = batch.ndim == 2
+    batch = batch[None] if single else batch
+    n_rank, n_hops, n_classes = batch.shape
+    segment = np.asarray(segment)
+    starts = np.r_[True, segment[1:] != segment[:-1]] if n_hops else np.zeros(0, dtype=bool)
+    decision = np.full((n_rank, n_hops), -1, dtype=np.int64)
+    if settings.smoothing == "ema":
+        a, ema = settings.ema_alpha, None
+        smooth = np.empty_like(batch)
+        for t in range(n_hops):
+            row = batch[:, t]
+            ema = row.copy() if starts[t] else a * row + (1 - a) * ema
+            smooth[:, t] = ema
+        best = smooth.argmax(axis=-1)
+        score = np.take_along_axis(smooth, best[..., None], axis=-1)[..., 0]
+        runner_up = (np.partition(smooth, n_classes - 2, axis=-1)[..., n_classes - 2] if n_classes > 1
+                     else np.full(score.shape, -np.inf))
+        rejected = (score < settings.reject_below(kind)) | (score - runner_up < settings.min_margin)
+        decision = np.where(rejected, -1, best)
+    else:
+        smoother = Smoother(settings, n_classes, kind)
+        for r in range(n_rank):
+            for t in range(n_hops):
+                if starts[t]:
+                    smoother.reset()
+                best_t, _ = smoother.update(batch[r, t])
+                decision[r, t] = -1 if best_t is None else best_t
+    out = np.full((n_rank, n_hops), -1, dtype=np.int64)
+    gate = LabelGate.from_settings(settings, hop_ms)
+    for r in range(n_rank):
+        for t, (d, new) in enumerate(zip(decision[r].tolist(), starts.tolist(), strict=True)):
+            if new:
+                gate.reset()
+            shown = gate.update(None if d < 0 else d)
+            out[r, t] = -1 if shown is None else shown
+    return out[0] if single else out
+
+
 class LiveEngine:
     """Window -> :class:`Result`: encode, rank, smooth, gate (timed per stage; the gate counts as smooth)."""
 
