@@ -156,7 +156,6 @@ def test_schedule_labels_follow_stream_time():
         CueSchedule([(1, "a")], hold_s=0)
 
 
-
 def test_recorded_labels_fall_on_the_sample_grid_whatever_the_clock_jitter():
     """The clock sync moves LSL times by microseconds; a sample on a cue boundary keeps the boundary's label
     (the label of sample n is the schedule's at n / fs), whichever way its timestamp moved."""
@@ -173,6 +172,7 @@ def test_recorded_labels_fall_on_the_sample_grid_whatever_the_clock_jitter():
     outcome = rec.outcome(COMPLETE)
     assert len(outcome.label) == len(n) and label[1500] == 0 and label[1499] == 1
     np.testing.assert_array_equal(outcome.label, label)
+
 
 def test_marker_cues_count_occurrences_and_end_after_n():
     cues = MarkerCues([Gesture(1, "a"), Gesture(2, "b")], 2, {}, tolerance_s=0.0005)

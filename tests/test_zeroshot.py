@@ -232,7 +232,6 @@ def test_paraphrases_placed_by_the_muscles_they_read_as() -> None:
     assert "paraphrase" not in figures(zt, yt, z, y, protos, ids, vectors, held_out=[3, 5])
 
 
-
 def test_an_ablation_gets_the_muscle_rows_too(tmp_path: Path) -> None:
     """``--ablate NAME``: the ablation's folds get its muscle head, anatomy and grouped rows, as MyoSem-RT's
     do, so an ablation speaks to the recipe's held-out figures and not to the plain cosine alone."""
@@ -247,6 +246,7 @@ def test_an_ablation_gets_the_muscle_rows_too(tmp_path: Path) -> None:
     assert res["ablate-x-anatomy"]["title"] == "MyoSem-RT, ablate-x + anatomy"
     assert res["ablate-x-anatomy"]["summary"]["emg_to_text_held_out_only R@1"][0] == pytest.approx(0.7)
     assert res["ablate-x-muscles"]["complete"] and "myosem-anatomy" not in res
+
 
 def test_muscle_rows_choose_the_weight_on_other_folds() -> None:
     from train.zeroshot import _muscle_rows

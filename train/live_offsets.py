@@ -165,12 +165,12 @@ def fold_sweep(model_dir: Path, data: Path, config: dict[str, Any]) -> dict[str,
     result: dict[str, Any] = {"version": VERSION, "fixed": _fixed(live), "betas": list(BETAS),
                               "offsets": list(OFFSETS), "held_out": held_out, "windows": len(windows.labels)}
     novelty = None  # the same for both views: their trained classes are the model's kept ones
+    shown = live_shown(model, settings, windows.recording, windows.start, windows.log_mav)
     for key, free, _ in VIEWS:
         view, columns = typed_back(model, held_out, encoder, settings, free)
         if novelty is None:
             known = np.asarray(windows.z, dtype=np.float32) @ view.prototypes[~view.is_typed].T
             novelty = causal_stream_novelty(windows.log_mav, known, windows.recording)
-        shown = live_shown(model, settings, windows.recording, windows.start, windows.log_mav)
         result[key] = {"grid": sweep(view, windows.z, novelty, windows.labels, columns, held_out,
                                      shown=shown), "anatomical": list(view.anatomical)}
         log.info("%s: %s swept (%d windows)", model_dir, key, len(windows.labels))

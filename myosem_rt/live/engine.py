@@ -203,6 +203,23 @@ class Result:
                 "truth": None if self.truth is None else {"id": self.truth[0], "name": self.truth[1]}}
 
 
+def ema_step(ema: np.ndarray | None, scores: np.ndarray, alpha: float) -> np.ndarray:
+    """One hop of the score EMA (``ema`` None: the first hop of a segment), on (K,) or (P, K) scores."""
+    return scores.copy() if ema is None else alpha * scores + (1 - alpha) * ema
+
+
+def rejection(smooth: np.ndarray, best: np.ndarray, threshold: float,
+              min_margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rejection rule (module docstring) of decisions ``best`` (...) on smoothed scores ``smooth``
+    (..., K): (whether each is rejected -- its score below ``threshold``, or its margin over the best other
+    class below ``min_margin``, none other: no margin rule -- and its score), in double precision."""
+    smooth = np.asarray(smooth, dtype=np.float64)
+    best = np.asarray(best)
+    score = np.take_along_axis(smooth, best[..., None], axis=-1)[..., 0]
+    others = np.where(np.arange(smooth.shape[-1]) == best[..., None], -np.inf, smooth).max(axis=-1)
+    return (score < threshold) | (score - others < min_margin), score
+
+
 class Smoother:
     """Score EMA or majority vote over hops, plus the rejection rule of ``score_kind`` (module docstring)."""
 
@@ -222,9 +239,7 @@ class Smoother:
         """Feed one hop's raw scores; returns (class index or None when rejected, its smoothed score)."""
         s = self.settings
         if s.smoothing == "ema":
-            a = s.ema_alpha
-            self._ema = scores.copy() if self._ema is None else a * scores + (1 - a) * self._ema
-            smooth = self._ema
+            self._ema = smooth = ema_step(self._ema, scores, s.ema_alpha)
             best = int(np.argmax(smooth))
         else:
             self._history.append(scores.copy())
@@ -233,12 +248,8 @@ class Smoother:
             top = max(votes.values())
             # ties go to the candidate with the higher mean score
             best = max((c for c, v in votes.items() if v == top), key=lambda c: smooth[c])
-        score = float(smooth[best])
-        others = np.delete(smooth, best)
-        margin = score - float(others.max()) if others.size else np.inf
-        if score < self.reject_below or margin < s.min_margin:
-            return None, score
-        return best, score
+        rejected, score = rejection(smooth, np.asarray(best), self.reject_below, s.min_margin)
+        return (None if rejected else best), float(score)
 
 
 class LabelGate:
@@ -292,9 +303,10 @@ def shown_columns(scores: np.ndarray, segment: np.ndarray, settings: LiveSetting
 
     Why: a bench that compares many settings of one ranking (``myosem bench describe``: 400 settings, tens
     of thousands of hops each) measures what the wearer is shown, not only each hop's ranking, without
-    replaying the stream for each. The EMA runs hop by hop on all P rankings at once with the engine's
-    arithmetic, so the result is the engine's to the bit (``tests/test_stability.py``); majority voting
-    goes through :class:`Smoother` itself, one ranking at a time."""
+    replaying the stream for each. The EMA runs hop by hop on all P rankings at once through the engine's
+    own :func:`ema_step` and :func:`rejection`, so the result is the engine's to the bit
+    (``tests/test_stability.py``); majority voting goes through :class:`Smoother` itself, one ranking at a
+    time."""
     batch = np.asarray(scores)
     single = batch.ndim == 2
     batch = batch[None] if single else batch
@@ -303,17 +315,12 @@ def shown_columns(scores: np.ndarray, segment: np.ndarray, settings: LiveSetting
     starts = np.r_[True, segment[1:] != segment[:-1]] if n_hops else np.zeros(0, dtype=bool)
     decision = np.full((n_rank, n_hops), -1, dtype=np.int64)
     if settings.smoothing == "ema":
-        a, ema = settings.ema_alpha, None
+        ema = None
         smooth = np.empty_like(batch)
         for t in range(n_hops):
-            row = batch[:, t]
-            ema = row.copy() if starts[t] else a * row + (1 - a) * ema
-            smooth[:, t] = ema
+            ema = smooth[:, t] = ema_step(None if starts[t] else ema, batch[:, t], settings.ema_alpha)
         best = smooth.argmax(axis=-1)
-        score = np.take_along_axis(smooth, best[..., None], axis=-1)[..., 0]
-        runner_up = (np.partition(smooth, n_classes - 2, axis=-1)[..., n_classes - 2] if n_classes > 1
-                     else np.full(score.shape, -np.inf))
-        rejected = (score < settings.reject_below(kind)) | (score - runner_up < settings.min_margin)
+        rejected, _ = rejection(smooth, best, settings.reject_below(kind), settings.min_margin)
         decision = np.where(rejected, -1, best)
     else:
         smoother = Smoother(settings, n_classes, kind)
