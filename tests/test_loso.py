@@ -56,11 +56,11 @@ def test_collect_and_report_mean_and_sd_over_folds(tmp_path: Path) -> None:
             lda = tmp_path / f"fold{i}" / "baselines" / "lda.json"
             lda.write_text(json.dumps({"metrics": _metrics(0.3)}))
     res = collect("3dc", tmp_path, baselines=["lda"])
-    assert res["myosem"]["summary"]["emg_to_text R@1"] == pytest.approx((0.5, 0.0816496580927726))
+    assert res["myosem"]["summary"]["emg_to_text R@1"] == pytest.approx((0.5, 0.1))  # sample sd (ddof 1)
     assert res["myosem"]["complete"] and not res["lda"]["complete"]
     assert res["lda"]["summary"]["emg_to_text R@1"] == pytest.approx((0.3, 0.0))
     text = report("3dc", res, "myosem bench loso --suite 3dc")
-    assert "| **MyoSem-RT** | 0.500 ± 0.082 | 0.600 ± 0.082 | 0.450 ± 0.082 | 3/3 |" in text
+    assert "| **MyoSem-RT** | 0.500 ± 0.100 | 0.600 ± 0.100 | 0.450 ± 0.100 | 3/3 |" in text
     assert "| Hudgins TD + LDA | 0.300 ± 0.000 | 0.400 ± 0.000 | 0.250 ± 0.000 | 2/3 |" in text
     assert "| Hudgins TD + LDA | 0.300 | 0.300 | - |" in text
 
@@ -72,3 +72,10 @@ def test_bench_loso_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
                            capture_output=True, text=True, check=False)
         assert r.returncode == 2, r.stderr
         assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_mean_sd_is_the_sample_sd_and_zero_for_one_fold() -> None:
+    from train.loso import mean_sd
+
+    assert mean_sd([0.4, 0.5, 0.6]) == pytest.approx((0.5, 0.1))
+    assert mean_sd([0.7]) == (0.7, 0.0)

@@ -131,7 +131,7 @@ def test_collect_and_report_over_folds(tmp_path: Path) -> None:
     assert mine["summary"]["emg_to_text_held_out_only R@1"][0] == pytest.approx(r1.mean())
     assert not res["baseline-text-labels"]["complete"]
     text = report("3dc", res, "cmd")
-    assert f"| **MyoSem-RT** | {r1.mean():.3f} ± {r1.std():.3f}" in text and f"0/{n}" in text
+    assert f"| **MyoSem-RT** | {r1.mean():.3f} ± {r1.std(ddof=1):.3f}" in text and f"0/{n}" in text
 
 
 def test_bench_zeroshot_bad_input(tmp_path: Path) -> None:

@@ -196,15 +196,13 @@ def _index(values: tuple[float, ...], value: float) -> int | None:
     return hits[0] if hits else None
 
 
-def _mean_sd(values: list[float]) -> list[float]:
-    return [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
-
-
 def rows(folds: list[dict[str, Any]], live: Any) -> tuple[list[dict[str, Any]], bool]:
     """The report's rows: for each view, the configured point (where it differs from the choice), the
     point chosen on every fold by action id, and each fold at the point the other folds chose (*out of
     fold*); each row with every fold's figures and their mean and sd. Also whether the config holds the
     choice."""
+    from train.loso import mean_sd
+
     grids = {key: [f[key]["grid"] for f in folds] for key, _, _ in VIEWS}
     chosen = choose([_reading(g, "shown") for g in grids["id"]])  # on what the wearer is shown
     configured = (_index(BETAS, live.describe_novelty), _index(OFFSETS, live.describe_novelty_offset_anatomy))
@@ -221,7 +219,7 @@ def rows(folds: list[dict[str, Any]], live: Any) -> tuple[list[dict[str, Any]], 
                             for k, (b, o) in enumerate(at)]
                 out.append({"view": how, "reading": said, "point": name, "betas": [BETAS[b] for b, _ in at],
                             "offsets": [OFFSETS[o] for _, o in at], "folds": per_fold,
-                            **{f: _mean_sd([p[f] for p in per_fold]) for f in FIGURES}})
+                            **{f: list(mean_sd([p[f] for p in per_fold])) for f in FIGURES}})
     return out, matches
 
 
@@ -250,7 +248,7 @@ def report(suite: str, folds: list[dict[str, Any]], live: Any, command: str) -> 
              "shown *uncertain* is neither right nor a false alarm). The pair with the best mean harmonic "
              f"mean of what is shown, with at most {FALSE_ALARM_BUDGET:.2f} of the known gestures' windows "
              "(rest included) taken for a new gesture (*false alarms*), is chosen by action id. *Out of "
-             "fold*: each fold at the pair chosen on the other folds. Mean ± sd over folds.", "",
+             "fold*: each fold at the pair chosen on the other folds. Mean ± sd over folds (sample sd).", "",
              "| typed back | read | point | novelty weight | offset | held-out R@1 | seen R@1 | "
              "harmonic mean | false alarms |", "|---|---|---|---|---|---|---|---|---|"]
     for row in table:

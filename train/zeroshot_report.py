@@ -34,7 +34,7 @@ def report(suite: str, results: dict[str, Any], command: str) -> str:
              "windows are cut into as many groups as held-out descriptions by their channel pattern, and "
              "each group is named by the description its windows score best on together "
              "(`myosem_rt/groups.py`; transductive: it uses the recording's unlabelled windows, never a "
-             "label). Mean ± sd over folds.", "",
+             "label). Mean ± sd over folds (sample sd).", "",
              "| method | " + " | ".join(t for _, t in cols) + " | folds |",
              "|---|" + "---|" * (len(cols) + 1)]
     lines += summary_rows(results, [k for k, _ in cols], len(folds))
@@ -90,7 +90,7 @@ def _budget_lines(results: dict[str, Any], n_folds: int) -> list[str]:
             f"fold on the other folds for the best harmonic mean among the points whose mean false alarms "
             f"are at most {FALSE_ALARM_BUDGET:.2f}: the basis of `myosem live --describe`'s offsets (config "
             f"`live.describe_*`; their novelty weight and anatomy offset are chosen on the live path itself "
-            f"by `myosem bench describe`). Mean ± sd over folds.", "",
+            f"by `myosem bench describe`). Mean ± sd over folds (sample sd).", "",
             "| method | " + " | ".join(t for _, t in cols) + " | folds |",
             "|---|" + "---|" * (len(cols) + 1), *summary_rows(rows, [k for k, _ in cols], n_folds)]
 
