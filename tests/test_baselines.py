@@ -270,6 +270,9 @@ def test_ablation_configs_resolve_from_myosem_small_and_defaults_keep_their_fing
         assert cfg.name == name and getattr(getattr(cfg, section), key) == value
         assert cfg.stage2 == small.stage2 and cfg.stage3 == small.stage3 and cfg.seed == small.seed
     assert load_train_config("baseline-text-labels").prototype_views == ("t0",)
+    for view in ("t1", "t3"):  # the text-view ablations of bench zeroshot: one view, all else myosem-small
+        cfg = load_train_config(f"views-{view}")
+        assert cfg.prototype_views == (view,) and cfg.stage1 == small.stage1 and cfg.model == small.model
     assert load_train_config("ablate-descriptors").to_dict()["model"]["descriptors"] is False
 
 
