@@ -425,7 +425,8 @@ def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: fl
                 truth.pull()
             for window in windows:
                 result = engine.step(window, arrival)
-                if truth is not None:
+                if truth is not None:  # pulled again after the step: a marker read by its own inlet's
+                    truth.pull()      # thread can come a few ms after the samples it precedes
                     result.truth = truth.at(window.timestamp)
                 for i, sink in enumerate(sinks):
                     t = time.perf_counter()

@@ -7,7 +7,10 @@ marker stream, and then there is no truth. Used by the window (:mod:`myosem_rt.d
 ``myosem live --jsonl`` (each hop's ``truth``), so both read markers the same way.
 
 An inlet opened after the source started misses the markers pushed before it connected: the truth is
-unknown (None) until the next label change.
+unknown (None) until the next label change. A marker travels on its own connection: the source pushes it
+before the samples it precedes, but on a loaded machine its inlet thread can deliver it a few ms after
+them, so ``live`` pulls the markers again just before naming each hop's truth; a hop processed before its
+change's marker has arrived keeps the previous class (``tests/test_live.py`` counts such hops: rare).
 
 **One naming.** A source names its classes as its dataset does (MyoDisCo: ``z_rest``, ``extension``) and a
 model as its vocabulary does (``rest``, ``wrist_extension``); CIIL even numbers them differently. Given the
