@@ -421,12 +421,10 @@ def run_live(consumer: Any, engine: LiveEngine, sinks: list[Any], duration_s: fl
                 state = consumer.state
                 log.info("live: stream %s (%d hops so far)", state, hops)
             arrival = consumer.inlet.last_arrival if windows else None
-            if truth is not None:
-                truth.pull()
             for window in windows:
                 result = engine.step(window, arrival)
-                if truth is not None:  # pulled again after the step: a marker read by its own inlet's
-                    truth.pull()      # thread can come a few ms after the samples it precedes
+                if truth is not None:  # pulled after the step, just before use: a marker read by its own
+                    truth.pull()      # inlet's thread can come a few ms after the samples it precedes
                     result.truth = truth.at(window.timestamp)
                 for i, sink in enumerate(sinks):
                     t = time.perf_counter()
